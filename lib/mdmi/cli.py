@@ -1,0 +1,269 @@
+"""Command line: ``python -m mdmi <command> ...``. Every workflow rule calls one of these."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("mdmi")
+
+
+def _common(p: argparse.ArgumentParser, domain: bool = True) -> None:
+    p.add_argument("--config", required=True, help="config YAML (config/ci.yaml, default.yaml, paper.yaml)")
+    if domain:
+        p.add_argument("--domain", default="sudoku")
+
+
+def _setup(args):
+    from .config import domain_config, load_config
+    from .device import pick_device
+    from .domains import get_domain
+    cfg = load_config(args.config)
+    dcfg = domain_config(cfg, args.domain) if hasattr(args, "domain") else None
+    domain = get_domain(args.domain, dcfg) if dcfg is not None else None
+    device = pick_device(cfg["device"], cfg["threads"])
+    return cfg, dcfg, domain, device
+
+
+def cmd_generate(args):
+    cfg, dcfg, domain, _ = _setup(args)
+    domain.generate(dcfg, Path(args.out), threads=cfg["threads"])
+
+
+def cmd_train_mdm(args):
+    from .train_mdm import train_mdm
+    cfg, dcfg, domain, device = _setup(args)
+    train_mdm(domain, dcfg, Path(args.data), Path(args.out), Path(args.ckpt), device)
+
+
+def cmd_label(args):
+    import torch
+    from .io import save_torch
+    from .labels import label_states, sample_states
+    from .train_mdm import load_mdm
+    from .training import seed_everything
+    cfg, dcfg, domain, device = _setup(args)
+    lcfg = dcfg["labels"]
+    model = load_mdm(domain, Path(args.model), device)
+    gen = seed_everything(cfg["seed"] + (1 if args.split == "train" else 2))
+    if args.split == "train":
+        complete = domain.train_sequences(Path(args.data))
+        from .train_mdm import random_mask
+        pick = complete[torch.randperm(complete.shape[0], generator=gen)[:256]]
+        starts, _, _ = random_mask(pick, lcfg["mask_min"], lcfg["mask_max"], model.mask_id, gen)
+        n = lcfg["train_states"]
+    else:
+        task = domain.load_task(Path(args.data), args.split)
+        starts, complete, n = task.init, task.target, lcfg["val_states"]
+    tokens, kinds = sample_states(model, starts, complete, n, lcfg, gen)
+    labels = label_states(model, tokens, kinds, lcfg["max_batch"], lcfg["p_skip"])
+    labels["scale"] = cfg["scale"]
+    log.info("labelled %d states: %d clamped passes in %.1f s (%.3f s/state)", len(kinds),
+             labels["clamped_passes"], labels["seconds"], labels["seconds"] / len(kinds))
+    save_torch(args.out, labels)
+
+
+def cmd_train_estimator(args):
+    from .io import load_torch
+    from .train_estimator import train_estimator
+    from .train_mdm import load_mdm
+    cfg, dcfg, domain, device = _setup(args)
+    model = load_mdm(domain, Path(args.model), device)
+    train_estimator(model, load_torch(args.labels), dcfg["estimator"], cfg["seed"], Path(args.out),
+                    Path(args.ckpt), device)
+
+
+def cmd_eval_estimator(args):
+    import numpy as np
+    from .evaluate import evaluate_estimator, mi_by_relation
+    from .io import atomic_path, load_torch, write_json, write_text
+    from .train_estimator import load_estimator
+    from .train_mdm import load_mdm
+    cfg, dcfg, domain, device = _setup(args)
+    model = load_mdm(domain, Path(args.model), device)
+    head = load_estimator(Path(args.estimator), device)
+    labels = load_torch(args.labels)
+    ev, pred = evaluate_estimator(model, head, labels, device)
+    ev["scale"], ev["config"] = cfg["scale"], args.config
+    rel = domain.relations()
+    tokens = labels["tokens"]
+    if rel is not None:
+        table, summary = mi_by_relation(labels["mi"], pred, tokens, model.mask_id, *rel)
+        ev["relations"] = summary
+        write_text(args.relations, table.to_csv(index=False))
+    masked_count = (tokens == model.mask_id).sum(-1)
+    traj = [i for i, k in enumerate(labels["kind"]) if k == "trajectory"] or list(range(len(tokens)))
+    ex = max(traj, key=lambda i: int(masked_count[i]))     # the example state for Figure 1
+    with atomic_path(args.example) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, tokens=tokens[ex].numpy(), exact=labels["mi"][ex].numpy(), learned=pred[ex].numpy(),
+                     exact_row=labels["mi_row"][ex].numpy(), mask_id=model.mask_id,
+                     relations=(rel[0].numpy() if rel else np.zeros(0)), relation_names=np.array(rel[1] if rel else []))
+    write_json(args.out, ev)
+    log.info("estimator: %s", json.dumps(ev["all"]))
+
+
+def cmd_decode(args):
+    from .io import write_text
+    from .sweep import run_sweep
+    from .train_estimator import load_estimator
+    from .train_mdm import load_mdm
+    cfg, dcfg, domain, device = _setup(args)
+    dec = dcfg["decode"]
+    model = load_mdm(domain, Path(args.model), device)
+    sweep = dec["methods"].get(args.method)
+    if sweep is None:
+        raise ValueError(f"method {args.method!r} has no sweep in {args.config} (decode.methods)")
+    estimator = load_estimator(Path(args.estimator), device) if args.method == "mi" else None
+    task = domain.load_task(Path(args.data), args.split)
+    rows = run_sweep(model, domain, task, args.method, sweep, estimator=estimator, max_batch=dec["max_batch"],
+                     max_sequences=dec["oracle_max_sequences"] if args.method == "mi-exact" else None,
+                     seed=cfg["seed"])
+    rows.insert(0, "split", args.split)
+    rows["scale"] = cfg["scale"]
+    write_text(args.out, rows.to_csv(index=False))
+
+
+def cmd_tables(args):
+    import pandas as pd
+    from . import report
+    from .io import read_json, write_table
+    from .sweep import summarise
+    cfg, dcfg, domain, _ = _setup(args)
+    metric, tol, scale = domain.primary_metric, dcfg["decode"]["quality_tolerance"], cfg["scale"]
+    rows = pd.concat([pd.read_csv(p) for p in args.decodes], ignore_index=True)
+    val, test = rows[rows.split == "val"], rows[rows.split == "test"]
+    out = Path(args.out_dir)
+    sweep = summarise(rows, metric)
+    sweep.insert(0, "domain", domain.name)
+    sweep["scale"] = scale
+    write_table(sweep, out / "decoding_sweep")
+    write_table(summarise(rows, metric, by_band=True).assign(domain=domain.name, scale=scale), out / "decoding_sweep_by_band")
+    ev = read_json(args.estimator_eval)
+    write_table(report.table1(domain.name, ev, scale), out / "table1")
+    t2 = report.table2(domain.name, val, test, metric, tol, scale)
+    write_table(t2, out / "table2")
+    write_table(report.claims(t2, test, ev, ev.get("relations"), metric, tol, scale), out / "claims")
+
+
+def cmd_manifest(args):
+    from .manifest import write_manifest
+    from .config import load_config
+    cfg = load_config(args.config)
+    write_manifest(Path(args.out), cfg, args.config, Path(args.results))
+
+
+def cmd_solve(args):
+    from .decoding import decode
+    from .device import pick_device
+    from .domains import get_domain
+    from .domains.sudoku.puzzles import format_grid, read_puzzles
+    from .io import load_torch
+    from .train_estimator import load_estimator
+    from .train_mdm import load_mdm
+    state = load_torch(args.model)
+    if state.get("domain") != "sudoku":
+        raise ValueError(f"{args.model}: not a Sudoku MDM checkpoint (domain {state.get('domain')!r})")
+    box = state["domain_cfg"]["box"]
+    domain = get_domain("sudoku", state["domain_cfg"])
+    device = pick_device(args.device)
+    model = load_mdm(domain, Path(args.model), device)
+    pairs = read_puzzles(args.file, box)
+    task = domain.task_from_pairs(Path(args.file).name, pairs)
+    knobs = _parse_knobs(args.knob)
+    est = load_estimator(Path(args.estimator), device) if args.method == "mi" else None
+    if args.method == "mi" and args.estimator is None:
+        raise ValueError("--method mi needs --estimator PATH (results/sudoku/estimator/head.pt)")
+    res = decode(model, task.init, args.method, estimator=est, **knobs)
+    q = domain.quality(res.tokens, task)
+    for k, (grid, p) in enumerate(zip(res.tokens.tolist(), res.passes.tolist())):
+        sol = format_grid([v + 1 for v in grid])
+        ok = "valid" if q.solved[k] else f"INVALID ({q.violations[k]} violations)"
+        extra = f" label_passes={int(res.label_passes[k])}" if args.method == "mi-exact" else ""
+        match = "" if pairs[k][1] is None else (" matches-solution" if sol == format_grid(pairs[k][1]) else " differs-from-solution")
+        print(f"{sol} passes={p}{extra} {ok}{match}")
+    print(f"# {int(q.solved.sum())}/{len(q)} solved, mean passes {res.passes.float().mean():.2f}", file=sys.stderr)
+
+
+def _parse_knobs(items) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"bad --knob {item!r}: write name=value, e.g. --knob eps=0.01")
+        k, v = item.split("=", 1)
+        for cast in (int, float):
+            try:
+                v = cast(v)
+                break
+            except ValueError:
+                continue
+        out[k] = None if v == "none" else v
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m mdmi", description=__doc__)
+    ap.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("generate", help="generate a domain's datasets")
+    _common(p); p.add_argument("--out", required=True); p.set_defaults(fn=cmd_generate)
+
+    p = sub.add_parser("train-mdm", help="train (or resume) the masked diffusion model")
+    _common(p); p.add_argument("--data", required=True); p.add_argument("--out", required=True)
+    p.add_argument("--ckpt", required=True); p.set_defaults(fn=cmd_train_mdm)
+
+    p = sub.add_parser("label", help="exact MI labels for sampled states of a split")
+    _common(p); p.add_argument("--data", required=True); p.add_argument("--model", required=True)
+    p.add_argument("--split", required=True, choices=["train", "val", "test"]); p.add_argument("--out", required=True)
+    p.set_defaults(fn=cmd_label)
+
+    p = sub.add_parser("train-estimator", help="train (or resume) the neural MI estimator")
+    _common(p); p.add_argument("--model", required=True); p.add_argument("--labels", required=True)
+    p.add_argument("--out", required=True); p.add_argument("--ckpt", required=True); p.set_defaults(fn=cmd_train_estimator)
+
+    p = sub.add_parser("eval-estimator", help="estimator fidelity, cost and MI by relation on held-out states")
+    _common(p); p.add_argument("--model", required=True); p.add_argument("--estimator", required=True)
+    p.add_argument("--labels", required=True); p.add_argument("--out", required=True)
+    p.add_argument("--relations", required=True); p.add_argument("--example", required=True)
+    p.set_defaults(fn=cmd_eval_estimator)
+
+    p = sub.add_parser("decode", help="decode a split with one method over its knob sweep")
+    _common(p); p.add_argument("--data", required=True); p.add_argument("--model", required=True)
+    p.add_argument("--estimator"); p.add_argument("--split", required=True)
+    p.add_argument("--method", required=True); p.add_argument("--out", required=True); p.set_defaults(fn=cmd_decode)
+
+    p = sub.add_parser("tables", help="Table 1, Table 2, decoding sweep and claims")
+    _common(p); p.add_argument("--estimator-eval", required=True); p.add_argument("--decodes", nargs="+", required=True)
+    p.add_argument("--out-dir", required=True); p.set_defaults(fn=cmd_tables)
+
+    p = sub.add_parser("manifest", help="write results/manifest.json")
+    _common(p, domain=False); p.add_argument("--results", default="results"); p.add_argument("--out", required=True)
+    p.set_defaults(fn=cmd_manifest)
+
+    p = sub.add_parser("solve", help="solve your own Sudoku puzzle file with a trained model")
+    p.add_argument("file", help="one puzzle per line: n*n characters, 0 or . for blanks (optional ,solution)")
+    p.add_argument("--model", required=True, help="trained MDM, e.g. results/sudoku/mdm/model.pt")
+    p.add_argument("--method", default="sequential", choices=["sequential", "topk", "threshold", "eb", "mi", "mi-exact"])
+    p.add_argument("--knob", action="append", help="decoder knob name=value (repeatable), e.g. --knob eps=0.02")
+    p.add_argument("--estimator", help="trained MI head for --method mi")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(fn=cmd_solve)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    from .config import ConfigError
+    from .domains.sudoku.puzzles import PuzzleError
+    try:
+        args.fn(args)
+    except (ConfigError, PuzzleError, FileNotFoundError, ValueError, RuntimeError, KeyError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"mdmi {args.cmd}: error: {msg}", file=sys.stderr)
+        return 2
+    return 0

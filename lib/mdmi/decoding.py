@@ -1,0 +1,261 @@
+"""One decoding harness for every unmasking rule (METHOD §4).
+
+Every method runs the same loop, batched over sequences: one MDM forward pass on each sequence
+that still has masked positions, a rule picks a set S of masked positions per sequence, every
+position of S is filled at once from its marginal, repeat. A pass is counted for a sequence
+whenever the loop runs the model on it, identically for all methods. ``mi`` adds the cost of
+the estimator head (reported as ``head_seconds``); ``mi-exact`` (the oracle) adds clamped
+labelling passes, reported separately as ``label_passes``.
+
+Methods and knobs:
+  sequential  order='confidence'|'margin'         one position per pass
+  topk        k                                   k most confident
+  threshold   tau                                 most confident + all with max prob >= tau
+  eb          gamma                               entropy-sorted prefix, sum(H) - max(H) <= gamma
+  mi          eps, rule, min_conf, max_set        learned MI (needs ``estimator``)
+  mi-exact    eps, rule, min_conf, max_set        exact MI, rows computed lazily as needed
+
+MI rules: ``prefix`` (default) takes the confidence-ordered prefix whose summed pairwise MI stays
+<= eps (a second-order estimate of the set's total correlation); ``pairwise`` scans in confidence
+order and adds j if I(j; s) <= eps for every s already chosen. ``min_conf`` gates every position
+after the first on its max probability; ``max_set`` caps |S|.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from .mi import entropy, exact_mi_rows
+from .protocol import forward_chunked, model_device
+
+METHODS = ("sequential", "topk", "threshold", "eb", "mi", "mi-exact")
+
+
+@dataclass
+class DecodeResult:
+    tokens: torch.Tensor            # LongTensor[B, L] final tokens (no mask left)
+    passes: torch.Tensor            # LongTensor[B] MDM forward passes per sequence
+    label_passes: torch.Tensor      # LongTensor[B] clamped labelling passes (mi-exact only)
+    seconds: float                  # wall time of the whole call
+    head_seconds: float             # time spent in the MI estimator (mi only)
+    trace: list[dict] = field(default_factory=list)   # per step: active count and |S| per sequence
+    states: list[torch.Tensor] = field(default_factory=list)  # states before each step (record_states)
+
+
+def _scores(probs: torch.Tensor, order: str) -> torch.Tensor:
+    """Per-position confidence [B, L] from marginals probs[B, L, V]."""
+    if order == "confidence":
+        return probs.max(-1).values
+    if order == "margin":
+        top = probs.topk(min(2, probs.shape[-1]), -1).values
+        return top[..., 0] - (top[..., 1] if top.shape[-1] > 1 else 0)
+    raise ValueError(f"unknown order {order!r}: use 'confidence' or 'margin'")
+
+
+def _sorted_candidates(score: torch.Tensor, masked: torch.Tensor):
+    """Masked positions sorted by descending score: (order LongTensor[B, L], valid BoolTensor[B, L])."""
+    s = torch.where(masked, score, torch.full_like(score, -float("inf")))
+    order = torch.argsort(s, dim=-1, descending=True, stable=True)
+    valid = torch.gather(masked, 1, order)
+    return order, valid
+
+
+def _take_prefix(order: torch.Tensor, k: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+    """BoolTensor[B, L] selecting the first k[b] positions of order[b] (k >= 1)."""
+    B, L = order.shape
+    ranks = torch.arange(L, device=order.device)[None].expand(B, L)
+    sel_sorted = ranks < k[:, None]
+    sel = torch.zeros_like(masked)
+    sel.scatter_(1, order, sel_sorted)
+    return sel & masked
+
+
+def mi_prefix_length(mi_sorted: torch.Tensor, valid: torch.Tensor, conf_sorted: torch.Tensor,
+                     eps: float, min_conf: float, max_set: int | None) -> torch.Tensor:
+    """Length of the confidence-ordered prefix under a summed pairwise-MI budget.
+
+    mi_sorted: FloatTensor[B, K, K] symmetric MI among the first K candidates (sorted).
+    valid: BoolTensor[B, K]; conf_sorted: FloatTensor[B, K]. Returns LongTensor[B] >= 1.
+    """
+    B, K, _ = mi_sorted.shape
+    lower = torch.tril(mi_sorted, diagonal=-1).sum(-1)     # [B, K]: sum_{s<k} I(c_k, c_s)
+    ok = (lower.cumsum(-1) <= eps) & valid
+    if min_conf > 0:
+        gate = conf_sorted >= min_conf
+        gate[:, 0] = True
+        ok &= gate
+    if max_set is not None:
+        ok[:, max_set:] = False
+    ok[:, 0] = valid[:, 0]
+    k = ok.long().cumprod(-1).sum(-1)
+    return k.clamp_min(1)
+
+
+def mi_pairwise_select(mi_sorted: torch.Tensor, valid: torch.Tensor, conf_sorted: torch.Tensor,
+                       eps: float, min_conf: float, max_set: int | None) -> torch.Tensor:
+    """Greedy 'every pair <= eps' rule. Returns BoolTensor[B, K] over sorted candidates."""
+    B, K, _ = mi_sorted.shape
+    chosen = torch.zeros(B, K, dtype=torch.bool, device=mi_sorted.device)
+    chosen[:, 0] = valid[:, 0]
+    for b in range(B):
+        members = [0]
+        for j in range(1, K):
+            if not valid[b, j] or (max_set is not None and len(members) >= max_set):
+                break
+            if min_conf > 0 and conf_sorted[b, j] < min_conf:
+                break
+            if bool((mi_sorted[b, j, members] <= eps).all()):
+                members.append(j)
+                chosen[b, j] = True
+    return chosen
+
+
+def _gather_pairs(mi: torch.Tensor, order: torch.Tensor, K: int) -> torch.Tensor:
+    """mi[B, L, L] restricted to the first K sorted candidates -> [B, K, K]."""
+    idx = order[:, :K]
+    rows = torch.gather(mi, 1, idx[:, :, None].expand(-1, -1, mi.shape[-1]))
+    return torch.gather(rows, 2, idx[:, None, :].expand(-1, K, -1))
+
+
+def _select_mi(mi_full, order, valid, conf_sorted, masked, knobs):
+    """Selection from a full symmetric MI matrix [B, L, L]."""
+    K = int(valid.sum(-1).max())
+    mi_sorted = _gather_pairs(mi_full, order, K)
+    if knobs["rule"] == "prefix":
+        k = mi_prefix_length(mi_sorted, valid[:, :K], conf_sorted[:, :K], knobs["eps"], knobs["min_conf"], knobs["max_set"])
+        return _take_prefix(order, k, masked)
+    chosen = mi_pairwise_select(mi_sorted, valid[:, :K], conf_sorted[:, :K], knobs["eps"], knobs["min_conf"], knobs["max_set"])
+    sel = torch.zeros_like(masked)
+    sel.scatter_(1, order[:, :K], chosen)
+    return sel & masked
+
+
+def _select_mi_exact(model, tokens, probs, order, valid, conf_sorted, masked, knobs, max_batch, chunk):
+    """Oracle selection with exact MI; clamped rows are computed only for the candidates the rule
+    reaches (in chunks of ``chunk`` candidates). Returns (selection, clamped passes per sequence)."""
+    B, L = tokens.shape
+    dev = tokens.device
+    rowwise = torch.zeros(B, L, L, device=dev)
+    n_known = torch.zeros(B, dtype=torch.long, device=dev)
+    n_masked = valid.sum(-1)
+    cost = torch.zeros(B, dtype=torch.long, device=dev)
+    need = torch.ones(B, dtype=torch.bool, device=dev)
+    k = torch.ones(B, dtype=torch.long, device=dev)
+    step = chunk if knobs["rule"] == "prefix" else L
+    while bool(need.any()):
+        new_rows = []
+        for b in need.nonzero().flatten().tolist():
+            lo, hi = int(n_known[b]), int(min(n_known[b] + step, n_masked[b]))
+            new_rows += [(b, int(order[b, r])) for r in range(lo, hi)]
+            n_known[b] = hi
+        rows = torch.tensor(new_rows, dtype=torch.long, device=dev).reshape(-1, 2)
+        res = exact_mi_rows(model, tokens, rows, probs=probs, max_batch=max_batch, p_skip=knobs["p_skip"])
+        rowwise[rows[:, 0], rows[:, 1]] = res.mi
+        cost.index_add_(0, rows[:, 0], res.passes_per_row)
+        K = int(n_known.max())
+        sym = 0.5 * (rowwise + rowwise.transpose(1, 2))
+        mi_sorted = _gather_pairs(sym, order, K)
+        known = torch.arange(K, device=dev)[None] < n_known[:, None]
+        if knobs["rule"] == "prefix":
+            k = mi_prefix_length(mi_sorted, valid[:, :K] & known, conf_sorted[:, :K], knobs["eps"],
+                                 knobs["min_conf"], knobs["max_set"])
+            need = (k >= n_known) & (n_known < n_masked)
+            if knobs["max_set"] is not None:
+                need &= k < knobs["max_set"]
+            if knobs["min_conf"] > 0:   # the next candidate would fail the gate: no more rows needed
+                nxt = torch.gather(conf_sorted, 1, n_known.clamp_max(L - 1)[:, None]).squeeze(1)
+                need &= nxt >= knobs["min_conf"]
+        else:
+            need = n_known < n_masked
+    if knobs["rule"] == "prefix":
+        return _take_prefix(order, k, masked), cost
+    return _select_mi(0.5 * (rowwise + rowwise.transpose(1, 2)), order, valid, conf_sorted, masked, knobs), cost
+
+
+def decode(model, tokens: torch.Tensor, method: str, *, estimator=None, order: str = "confidence",
+           k: int = 2, tau: float = 0.9, gamma: float = 1.0, eps: float = 0.01, rule: str = "prefix",
+           min_conf: float = 0.0, max_set: int | None = None, p_skip: float = 0.0, fill: str = "argmax",
+           temperature: float = 1.0, seed: int = 0, max_batch: int = 1024, oracle_chunk: int = 8,
+           record_states: bool = False, progress: bool = False) -> DecodeResult:
+    """Decode tokens[B, L] (``model.mask_id`` where masked) until nothing is masked.
+
+    Visible tokens are never changed. Returns a :class:`DecodeResult`.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown decoding method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "mi" and estimator is None:
+        raise ValueError("method 'mi' needs a trained estimator (estimator=...)")
+    if rule not in ("prefix", "pairwise"):
+        raise ValueError(f"unknown MI rule {rule!r}: use 'prefix' or 'pairwise'")
+    if fill not in ("argmax", "sample"):
+        raise ValueError(f"unknown fill {fill!r}: use 'argmax' or 'sample'")
+    knobs = dict(eps=float(eps), rule=rule, min_conf=float(min_conf), max_set=max_set, p_skip=float(p_skip))
+    dev = model_device(model)
+    t0 = time.perf_counter()
+    x = tokens.clone().to(dev)
+    B, L = x.shape
+    passes = torch.zeros(B, dtype=torch.long, device=dev)
+    label_passes = torch.zeros(B, dtype=torch.long, device=dev)
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    head_seconds, trace, states = 0.0, [], []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=int((x == model.mask_id).sum()), desc=f"decode {method}", unit="tok", leave=False)
+    step = 0
+    with torch.inference_mode():
+        while True:
+            masked_all = x == model.mask_id
+            active = masked_all.any(-1).nonzero().flatten()
+            if active.numel() == 0:
+                break
+            xa = x[active]
+            masked = masked_all[active]
+            if record_states:
+                states.append(x.clone().cpu())
+            logits, hidden = forward_chunked(model, xa, max_batch, need_hidden=True)
+            passes[active] += 1
+            probs = torch.softmax(logits.float() / (temperature if fill == "sample" else 1.0), -1)
+            score = _scores(probs, order)
+            cand_order, valid = _sorted_candidates(score, masked)
+            conf_sorted = torch.gather(probs.max(-1).values, 1, cand_order)
+            if method == "sequential":
+                sel = _take_prefix(cand_order, torch.ones(len(active), dtype=torch.long, device=dev), masked)
+            elif method == "topk":
+                sel = _take_prefix(cand_order, torch.full((len(active),), int(k), device=dev), masked)
+            elif method == "threshold":
+                sel = (masked & (probs.max(-1).values >= tau)) | _take_prefix(
+                    cand_order, torch.ones(len(active), dtype=torch.long, device=dev), masked)
+            elif method == "eb":
+                H = torch.where(masked, entropy(probs), torch.full_like(score, float("inf")))
+                Hs, h_order = H.sort(-1)
+                prev = Hs.cumsum(-1) - Hs                      # sum of the entropies before
+                kk = ((prev <= gamma) & torch.isfinite(Hs)).sum(-1).clamp_min(1)
+                sel = _take_prefix(h_order, kk, masked)
+            elif method == "mi":
+                th = time.perf_counter()
+                mi_full = estimator(hidden, probs, masked)
+                head_seconds += time.perf_counter() - th
+                sel = _select_mi(mi_full, cand_order, valid, conf_sorted, masked, knobs)
+            else:  # mi-exact
+                sel, cost = _select_mi_exact(model, xa, probs, cand_order, valid, conf_sorted, masked, knobs,
+                                             max_batch, oracle_chunk)
+                label_passes[active] += cost
+            if fill == "argmax":
+                values = probs.argmax(-1)
+            else:
+                values = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=gen).reshape(probs.shape[:2])
+            xa = torch.where(sel, values, xa)
+            x[active] = xa
+            n_sel = sel.sum(-1)
+            trace.append({"step": step, "active": int(active.numel()), "mean_set": float(n_sel.float().mean()),
+                          "max_set": int(n_sel.max())})
+            if bar is not None:
+                bar.update(int(n_sel.sum()))
+            step += 1
+    if bar is not None:
+        bar.close()
+    return DecodeResult(tokens=x.cpu(), passes=passes.cpu(), label_passes=label_passes.cpu(),
+                        seconds=time.perf_counter() - t0, head_seconds=head_seconds, trace=trace, states=states)

@@ -1,0 +1,168 @@
+"""Sudoku as a masked-sequence domain (box size b: n = b*b digits, L = n*n cells).
+
+Token ids are digits minus one (0..n-1); the mask id is n. Datasets live in ``data_dir``:
+``train_grids.txt`` (complete solution grids for MDM training) and ``{split}.txt`` puzzle files
+(``puzzle,solution`` per line) with ``{split}_meta.csv`` (band, givens). Val/test solution grids are
+disjoint from the training grids.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ...io import write_text
+from ...models.transformer import MaskedTransformer, TransformerConfig
+from ..base import Task
+from .grid import count_violations, difficulty, make_puzzle, random_full_grid
+from .puzzles import format_grid, read_puzzles
+
+log = logging.getLogger(__name__)
+
+RELATION_NAMES = ["none", "row", "column", "unused", "box", "row+box", "column+box", "self"]
+
+
+def relation_matrix(box: int) -> torch.Tensor:
+    """LongTensor[L, L]: 1*same row + 2*same column + 4*same box (7 on the diagonal)."""
+    n = box * box
+    c = torch.arange(n * n)
+    r, k = c // n, c % n
+    b = (r // box) * box + k // box
+    return ((r[:, None] == r[None]).long() + 2 * (k[:, None] == k[None]).long()
+            + 4 * (b[:, None] == b[None]).long())
+
+
+def _puzzle_attempt(args):
+    box, seed, hard_max_givens = args
+    rng = random.Random(seed)
+    solution = random_full_grid(box, rng)
+    puzzle = make_puzzle(solution, box, rng)
+    band = difficulty(puzzle, box)
+    givens = sum(1 for v in puzzle if v)
+    if band == "hard" and givens > hard_max_givens:
+        band = "other"
+    return solution, puzzle, band, givens
+
+
+class SudokuDomain:
+    name = "sudoku"
+    primary_metric = "solved"
+
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        self.box = int(cfg["box"])
+        self.n = self.box * self.box
+        self.length = self.n * self.n
+        self.mask_id = self.n
+
+    # ---------------------------------------------------------------- data
+    def generate(self, cfg: dict, out_dir: Path, threads: int = 1) -> None:
+        data = self.cfg["data"]
+        seed = int(cfg["seed"])
+        out_dir = Path(out_dir)
+        rng = random.Random(seed)
+        train, seen = [], set()
+        while len(train) < data["train_grids"]:
+            g = random_full_grid(self.box, rng)
+            key = format_grid(g)
+            if key not in seen:
+                seen.add(key)
+                train.append(key)
+        for offset, split in enumerate(["val", "test"], start=1):
+            want = dict(data[f"{split}_puzzles"])
+            rows = self._puzzles(want, seed * 1_000_003 + offset * 10_000_019, seen, threads, data)
+            write_text(out_dir / f"{split}.txt", "".join(f"{format_grid(p)},{format_grid(s)}\n" for p, s, _, _ in rows))
+            meta = pd.DataFrame([{"band": b, "givens": g} for _, _, b, g in rows])
+            write_text(out_dir / f"{split}_meta.csv", meta.to_csv(index=False))
+            log.info("%s: %s", split, meta.groupby("band").givens.describe().to_string())
+        write_text(out_dir / "train_grids.txt", "\n".join(train) + "\n")
+
+    def _puzzles(self, want: dict, base_seed: int, seen: set, threads: int, data: dict):
+        """Puzzles per band, unique solution, solution grids disjoint from ``seen`` (updated)."""
+        from tqdm.auto import tqdm
+        rows, have = [], {b: 0 for b in want}
+        attempts, max_attempts = 0, int(data["max_attempts"])
+        bar = tqdm(total=sum(want.values()), desc="puzzles", unit="pz")
+        with ProcessPoolExecutor(max_workers=max(1, threads)) as pool:
+            while any(have[b] < want[b] for b in want):
+                if attempts >= max_attempts:
+                    raise RuntimeError(f"could not generate the requested puzzle bands {want} (got {have}) in "
+                                       f"{max_attempts} attempts; lower the counts or raise data.max_attempts")
+                batch = [(self.box, base_seed + attempts + i, data["hard_max_givens"]) for i in range(64)]
+                attempts += len(batch)
+                for solution, puzzle, band, givens in pool.map(_puzzle_attempt, batch):
+                    key = format_grid(solution)
+                    if band in want and have[band] < want[band] and key not in seen:
+                        seen.add(key)
+                        have[band] += 1
+                        rows.append((puzzle, solution, band, givens))
+                        bar.update(1)
+        bar.close()
+        return rows
+
+    def train_sequences(self, data_dir: Path) -> torch.Tensor:
+        lines = [ln.strip() for ln in (Path(data_dir) / "train_grids.txt").read_text().splitlines() if ln.strip()]
+        return torch.tensor([[int(ch) - 1 for ch in ln] for ln in lines], dtype=torch.long)
+
+    def augment(self, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Random digit relabelling, band/stack and row/column-within-band permutations, transpose."""
+        B = batch.shape[0]
+        b, n = self.box, self.n
+        dev = batch.device
+        digit_perm = torch.argsort(torch.rand(B, n, generator=gen), -1).to(dev)
+        out = torch.gather(digit_perm, 1, batch)
+
+        def line_perm():
+            bands = torch.argsort(torch.rand(B, b, generator=gen), -1)
+            inner = torch.argsort(torch.rand(B, b, b, generator=gen), -1)
+            return (bands[:, :, None] * b + torch.gather(inner, 1, bands[:, :, None].expand(-1, -1, b))).reshape(B, n)
+
+        rows, cols = line_perm().to(dev), line_perm().to(dev)
+        src = rows[:, :, None] * n + cols[:, None, :]                          # [B, n, n]
+        transpose = (torch.rand(B, generator=gen) < 0.5).to(dev)
+        src = torch.where(transpose[:, None, None], src.transpose(1, 2), src)
+        return torch.gather(out, 1, src.reshape(B, -1))
+
+    def load_task(self, data_dir: Path, split: str) -> Task:
+        data_dir = Path(data_dir)
+        pairs = read_puzzles(data_dir / f"{split}.txt", self.box)
+        meta = pd.read_csv(data_dir / f"{split}_meta.csv")
+        return self.task_from_pairs(split, pairs, meta)
+
+    def task_from_pairs(self, name: str, pairs, meta: pd.DataFrame | None = None) -> Task:
+        init = torch.tensor([[v - 1 if v else self.mask_id for v in p] for p, _ in pairs], dtype=torch.long)
+        target = torch.tensor([[v - 1 for v in s] if s else [-1] * self.length for _, s in pairs], dtype=torch.long)
+        if meta is None:
+            meta = pd.DataFrame({"givens": [(sum(1 for v in p if v)) for p, _ in pairs]})
+        return Task(name=name, init=init, target=target, meta=meta.reset_index(drop=True))
+
+    # ---------------------------------------------------------------- model
+    def build_model(self, model_cfg: dict) -> torch.nn.Module:
+        cfg = TransformerConfig(num_values=self.n, length=self.length, num_relations=8,
+                                d_model=model_cfg["d_model"], n_layers=model_cfg["n_layers"],
+                                n_heads=model_cfg["n_heads"], d_ff=model_cfg["d_ff"],
+                                dropout=model_cfg.get("dropout", 0.0),
+                                pos_embedding=model_cfg.get("pos_embedding", True))
+        return MaskedTransformer(cfg, relations=relation_matrix(self.box))
+
+    # ---------------------------------------------------------------- quality
+    def quality(self, final: torch.Tensor, task: Task) -> pd.DataFrame:
+        """solved (valid grid keeping the givens), cell_acc on blanks vs the known solution, violations."""
+        rows = []
+        for f, init, tgt in zip(final.tolist(), task.init.tolist(), task.target.tolist()):
+            grid = [v + 1 if 0 <= v < self.n else 0 for v in f]
+            blanks = [i for i, v in enumerate(init) if v == self.mask_id]
+            keeps = all(f[i] == init[i] for i in range(self.length) if init[i] != self.mask_id)
+            viol = count_violations(grid, self.box)
+            complete = all(grid)
+            has_tgt = tgt[0] >= 0
+            acc = sum(f[i] == tgt[i] for i in blanks) / max(1, len(blanks)) if has_tgt else float("nan")
+            rows.append({"solved": bool(complete and viol == 0 and keeps), "cell_acc": acc, "violations": viol})
+        return pd.DataFrame(rows)
+
+    def relations(self):
+        return relation_matrix(self.box), RELATION_NAMES

@@ -1,0 +1,65 @@
+"""Atomic file output: write to a temporary file beside the target, then rename."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path in the target's folder; on success it replaces ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+
+
+def write_json(path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n")
+
+
+def _jsonable(o):
+    if hasattr(o, "item"):
+        return o.item()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return str(o)
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def save_torch(path, obj) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load_torch(path, map_location="cpu"):
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: file not found; run the step that produces it (e.g. `snakemake {path}`)")
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def write_table(df, stem) -> None:
+    """Write a pandas DataFrame as ``stem.csv`` and ``stem.md`` atomically."""
+    stem = Path(stem)
+    write_text(stem.with_suffix(".csv"), df.to_csv(index=False))
+    write_text(stem.with_suffix(".md"), df.to_markdown(index=False) + "\n")

@@ -1,0 +1,65 @@
+"""States to label and their exact MI labels (METHOD §3: random mask ratios and decoder trajectories).
+
+A label set is a dict saved with torch.save:
+  tokens   LongTensor[N, L]      states (mask_id where masked)
+  mi       FloatTensor[N, L, L]  symmetrised exact MI (nats)
+  mi_row   FloatTensor[N, L, L]  row-wise I(i -> j), for the asymmetry diagnostic
+  kind     list[str]             'random' or 'trajectory'
+  clamped_passes, seconds        labelling cost (totals)
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import torch
+
+from .decoding import decode
+from .mi import exact_mi_batch, symmetrise
+from .train_mdm import random_mask
+
+log = logging.getLogger(__name__)
+
+
+def sample_states(model, starts: torch.Tensor, complete: torch.Tensor, n_states: int, cfg: dict,
+                  gen: torch.Generator) -> tuple[torch.Tensor, list[str]]:
+    """n_states states: a fraction from decoder trajectories started at ``starts`` (the states the
+    decoder really visits), the rest random masks of ``complete`` sequences.
+
+    starts: LongTensor[S, L] start states; complete: LongTensor[C, L] complete sequences.
+    """
+    n_traj = int(round(n_states * cfg["trajectory_fraction"]))
+    n_rand = n_states - n_traj
+    out, kinds = [], []
+    if n_traj:
+        pick = torch.randperm(starts.shape[0], generator=gen)[:max(1, min(starts.shape[0], n_traj))]
+        res = decode(model, starts[pick], cfg["trajectory_method"], tau=cfg["trajectory_tau"], record_states=True,
+                     max_batch=cfg["max_batch"])
+        pool = torch.cat([s[:, :] for s in res.states])               # [T * S, L]
+        pool = pool[(pool == model.mask_id).sum(-1) >= 2]
+        idx = torch.randperm(pool.shape[0], generator=gen)[:n_traj]
+        out.append(pool[idx])
+        kinds += ["trajectory"] * len(idx)
+        n_rand = n_states - len(idx)
+    if n_rand:
+        idx = torch.randint(0, complete.shape[0], (n_rand,), generator=gen)
+        xm, _, _ = random_mask(complete[idx], cfg["mask_min"], cfg["mask_max"], model.mask_id, gen)
+        out.append(xm)
+        kinds += ["random"] * n_rand
+    return torch.cat(out), kinds
+
+
+def label_states(model, tokens: torch.Tensor, kinds: list[str], max_batch: int, p_skip: float = 0.0,
+                 states_per_call: int = 8, progress: bool = True) -> dict:
+    """Exact MI labels for tokens[N, L] (batched over several states per call)."""
+    from tqdm.auto import tqdm
+    mi_rows, passes, t0 = [], 0, time.perf_counter()
+    for s in tqdm(range(0, tokens.shape[0], states_per_call), desc="exact MI", unit="batch", disable=not progress):
+        row, n = exact_mi_batch(model, tokens[s:s + states_per_call], max_batch=max_batch, p_skip=p_skip,
+                                symmetric=False)
+        mi_rows.append(row.cpu())
+        passes += n
+    seconds = time.perf_counter() - t0
+    mi_row = torch.cat(mi_rows)
+    return {"tokens": tokens.cpu(), "mi": symmetrise(mi_row), "mi_row": mi_row, "kind": kinds,
+            "clamped_passes": passes, "seconds": seconds, "p_skip": p_skip}

@@ -1,0 +1,85 @@
+"""A small bidirectional transformer used as a masked diffusion model (MDM).
+
+Implements the masked-model protocol of :mod:`mdmi.protocol`:
+``forward(tokens[B, L]) -> (logits[B, L, num_values], hidden[B, L, D])``.
+
+Positions may carry a *relation matrix* ``rel[L, L]`` (small integer ids); each layer and head
+learns one additive attention bias per relation id. A domain supplies the relation matrix
+(for Sudoku: same row / column / box), the core model knows nothing of what it means.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class TransformerConfig:
+    num_values: int          # symbols a position can take, ids 0..num_values-1
+    length: int              # sequence length L
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    d_ff: int = 512
+    dropout: float = 0.0
+    num_relations: int = 1   # distinct ids in the relation matrix (1 = no relational bias)
+    pos_embedding: bool = True  # learned absolute positions (off: the model sees positions only via relations)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.ln1 = nn.LayerNorm(cfg.d_model)
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.ln2 = nn.LayerNorm(cfg.d_model)
+        self.ff = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model))
+        self.rel_bias = nn.Parameter(torch.zeros(cfg.n_heads, cfg.num_relations))
+        self.dropout = cfg.dropout
+
+    def forward(self, x: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
+        """x: [B, L, D]; rel: LongTensor[L, L] -> [B, L, D]."""
+        B, L, D = x.shape
+        q, k, v = self.qkv(self.ln1(x)).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
+        bias = self.rel_bias[:, rel].to(q.dtype)  # [H, L, L]
+        drop = self.dropout if self.training else 0.0
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)  # [B, H, L, Dh]
+        x = x + self.proj(att.transpose(1, 2).reshape(B, L, D))
+        return x + self.ff(self.ln2(x))
+
+
+class MaskedTransformer(nn.Module):
+    """Bidirectional transformer MDM. Token id ``num_values`` is the mask token."""
+
+    def __init__(self, cfg: TransformerConfig, relations: torch.Tensor | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.num_values = cfg.num_values
+        self.mask_id = cfg.num_values
+        self.embed = nn.Embedding(cfg.num_values + 1, cfg.d_model)
+        self.pos = nn.Parameter(torch.randn(cfg.length, cfg.d_model) * 0.02) if cfg.pos_embedding else None
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, cfg.num_values)
+        if relations is None:
+            relations = torch.zeros(cfg.length, cfg.length, dtype=torch.long)
+        if relations.shape != (cfg.length, cfg.length) or int(relations.max()) >= cfg.num_relations:
+            raise ValueError("relations must be LongTensor[L, L] with ids < num_relations")
+        self.register_buffer("relations", relations.long(), persistent=True)
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens: LongTensor[B, L] -> (logits[B, L, V] float32, hidden[B, L, D])."""
+        x = self.embed(tokens)
+        if self.pos is not None:
+            x = x + self.pos
+        for block in self.blocks:
+            x = block(x, self.relations)
+        hidden = self.ln_f(x)
+        return self.head(hidden).float(), hidden
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,79 @@
+"""Training the MI head by regression on exact labels (METHOD §3), checkpointed and resumable."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from .estimator import EstimatorConfig, MIHead, pair_mask
+from .io import load_torch, save_torch
+from .mi import marginals
+from .training import Checkpointer, config_hash, lr_at, seed_everything, tensor_fingerprint
+
+log = logging.getLogger(__name__)
+
+
+@torch.inference_mode()
+def mdm_features(model, tokens: torch.Tensor, max_batch: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(hidden[N, L, D], probs[N, L, V], masked[N, L]) of the frozen MDM, on the CPU."""
+    probs, hidden = marginals(model, tokens, max_batch)
+    return hidden.float().cpu(), probs.cpu(), (tokens == model.mask_id).cpu()
+
+
+def estimator_loss(head, hidden, probs, masked, target) -> torch.Tensor:
+    """Mean squared error over masked-masked pairs (nats^2)."""
+    pm = pair_mask(masked)
+    pred = head(hidden, probs, masked)
+    return ((pred - target) ** 2)[pm].mean()
+
+
+def train_estimator(model, labels: dict, ecfg: dict, seed: int, out_path: Path, ckpt_path: Path,
+                    device: torch.device, progress: bool = True, stop_after: int | None = None) -> dict | None:
+    """Train (or resume) the MI head on exact labels; ``stop_after`` as in :func:`mdmi.train_mdm.train_mdm`."""
+    gen = seed_everything(seed)
+    hidden, probs, masked = mdm_features(model, labels["tokens"])
+    target = labels["mi"].float()
+    cfg = EstimatorConfig(d_in=hidden.shape[-1], rank=ecfg["rank"], hidden=ecfg["hidden"],
+                          entropy_bound=ecfg["entropy_bound"])
+    head = MIHead(cfg).to(device)
+    opt = torch.optim.AdamW(head.parameters(), lr=ecfg["lr"], weight_decay=ecfg["weight_decay"])
+    ck = Checkpointer(ckpt_path, config_hash({"estimator": ecfg, "seed": seed,
+                                              "labels": tensor_fingerprint(labels["tokens"], target, hidden)}))
+    step, history = ck.load(head, opt, gen)
+    total, N = int(ecfg["steps"]), target.shape[0]
+    from tqdm.auto import tqdm
+    bar = tqdm(total=total, initial=step, desc="train estimator", unit="step", disable=not progress)
+    t0 = time.perf_counter()
+    while step < total:
+        idx = torch.randint(0, N, (min(ecfg["batch_size"], N),), generator=gen)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, total, ecfg["lr"], ecfg["warmup"])
+        loss = estimator_loss(head, hidden[idx].to(device), probs[idx].to(device), masked[idx].to(device),
+                              target[idx].to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        bar.update(1)
+        if step % ecfg["log_every"] == 0 or step == total:
+            history.append({"step": step, "loss": float(loss.detach()), "seconds": time.perf_counter() - t0})
+            bar.set_postfix(loss=f"{float(loss.detach()):.2e}")
+        if step < total and (step % ecfg["checkpoint_every"] == 0 or step == stop_after):
+            ck.save(head, opt, gen, step, history)
+        if step == stop_after and step < total:
+            bar.close()
+            return None
+    bar.close()
+    out = {"cfg": cfg.__dict__, "state_dict": head.state_dict(), "train_log": history, "steps": step}
+    save_torch(out_path, out)
+    ck.clear()
+    return out
+
+
+def load_estimator(path: Path, device: torch.device) -> MIHead:
+    state = load_torch(path)
+    head = MIHead(EstimatorConfig(**state["cfg"]))
+    head.load_state_dict(state["state_dict"])
+    return head.to(device).eval()

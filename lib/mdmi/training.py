@@ -1,0 +1,76 @@
+"""Shared training utilities: seeding, checkpoint/resume, LR schedule, step loop with progress."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .io import load_torch, save_torch
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def tensor_fingerprint(*tensors: torch.Tensor) -> str:
+    """Short hash of tensors' contents (ties a checkpoint to the data it was trained on)."""
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def config_hash(obj) -> str:
+    """Stable short hash of a JSON-able config section."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def lr_at(step: int, total: int, base: float, warmup: int) -> float:
+    """Linear warm-up, then cosine decay to 10% of ``base``."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    frac = (step - warmup) / max(1, total - warmup)
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+class Checkpointer:
+    """Saves/restores (module, optimizer, generator, step, log) atomically; refuses a checkpoint
+    written under a different config hash."""
+
+    def __init__(self, path: str | Path, cfg_hash: str):
+        self.path = Path(path)
+        self.cfg_hash = cfg_hash
+
+    def load(self, module, opt, gen: torch.Generator) -> tuple[int, list]:
+        if not self.path.exists():
+            return 0, []
+        state = load_torch(self.path)
+        if state.get("config_hash") != self.cfg_hash:
+            raise RuntimeError(f"{self.path}: checkpoint was written with a different config; "
+                               f"delete it to start over or restore the config it was trained with")
+        module.load_state_dict(state["module"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        log.info("resumed %s at step %d", self.path, state["step"])
+        return int(state["step"]), list(state["log"])
+
+    def clear(self) -> None:
+        """Remove the checkpoint once the final result is written (it only serves interrupted runs)."""
+        self.path.unlink(missing_ok=True)
+
+    def save(self, module, opt, gen: torch.Generator, step: int, history: list) -> None:
+        save_torch(self.path, {"module": module.state_dict(), "optimizer": opt.state_dict(),
+                               "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                               "step": step, "log": history, "config_hash": self.cfg_hash})

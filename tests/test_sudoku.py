@@ -1,0 +1,128 @@
+"""Sudoku domain: generator, solver, bands, seeds, splits, puzzle I/O, augmentation, quality."""
+import random
+
+import pytest
+import torch
+
+from mdmi.domains.sudoku.domain import SudokuDomain, relation_matrix
+from mdmi.domains.sudoku.grid import (count_violations, difficulty, is_complete_valid, make_puzzle,
+                                      random_full_grid, solve, solve_by_singles)
+from mdmi.domains.sudoku.puzzles import PuzzleError, parse_lines, read_puzzles
+
+
+def _cfg(box=2, **bands):
+    return {"box": box, "seed": 5, "data": {"train_grids": 30, "val_puzzles": bands or {"easy": 4},
+                                            "test_puzzles": bands or {"easy": 4}, "hard_max_givens": 27,
+                                            "max_attempts": 20000}}
+
+
+@pytest.mark.parametrize("box", [2, 3])
+def test_random_grids_are_valid_and_seeded(box):
+    a = [random_full_grid(box, random.Random(s)) for s in range(5)]
+    b = [random_full_grid(box, random.Random(s)) for s in range(5)]
+    assert a == b
+    assert all(is_complete_valid(g, box) for g in a)
+    assert len({tuple(g) for g in a}) > 1
+
+
+@pytest.mark.parametrize("box", [2, 3])
+def test_puzzles_have_unique_solutions(box):
+    rng = random.Random(1)
+    for _ in range(3):
+        sol = random_full_grid(box, rng)
+        p = make_puzzle(sol, box, rng)
+        sols = solve(p, box, limit=2)
+        assert sols == [sol]
+        # the puzzle is minimal: removing any further given breaks uniqueness
+        c = next(i for i, v in enumerate(p) if v)
+        q = list(p); q[c] = 0
+        assert len(solve(q, box, limit=2)) == 2
+
+
+def test_solver_detects_contradictions_and_counts():
+    g = [0] * 16
+    assert len(solve(g, 2, limit=5)) == 5
+    bad = [1, 1] + [0] * 14
+    assert solve(bad, 2) == [] and count_violations(bad, 2) == 2   # row and box
+
+
+def test_singles_solver_and_known_hard_puzzle():
+    # A. Inkala's published 21-clue puzzle, which needs far more than singles
+    hard = "800000000003600000070090200050007000000045700000100030001000068008500010090000400"
+    grid = [int(c) for c in hard]
+    assert solve_by_singles(grid, 3) is None and difficulty(grid, 3) == "hard"
+    sol = solve(grid, 3, limit=2)
+    assert len(sol) == 1 and is_complete_valid(sol[0], 3)
+    easy = list(sol[0]); easy[0] = 0; easy[40] = 0
+    assert solve_by_singles(easy, 3) == sol[0] and difficulty(easy, 3) == "easy"
+
+
+def test_generate_bands_seeds_and_disjoint_splits(tmp_path):
+    cfg = _cfg(3, easy=2, hard=2)
+    cfg["data"]["train_grids"] = 20
+    d = SudokuDomain(cfg)
+    d.generate(cfg, tmp_path / "a", threads=2)
+    d.generate(cfg, tmp_path / "b", threads=1)
+    for name in ["train_grids.txt", "val.txt", "test.txt", "val_meta.csv"]:
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
+    train = set((tmp_path / "a" / "train_grids.txt").read_text().split())
+    seen = set()
+    for split in ["val", "test"]:
+        task = d.load_task(tmp_path / "a", split)
+        for (p, s), band, givens in zip(read_puzzles(tmp_path / "a" / f"{split}.txt", 3), task.meta.band, task.meta.givens):
+            key = "".join(map(str, s))
+            assert key not in train and key not in seen
+            seen.add(key)
+            assert solve(p, 3, limit=2) == [s]
+            assert band == difficulty(p, 3)
+            assert givens == sum(1 for v in p if v)
+            if band == "hard":
+                assert givens <= 27
+        assert sorted(task.meta.band) == ["easy", "easy", "hard", "hard"]
+
+
+def test_impossible_bands_fail_clearly(tmp_path):
+    cfg = _cfg(2, hard=1)
+    cfg["data"]["max_attempts"] = 128
+    cfg["data"]["hard_max_givens"] = 0
+    with pytest.raises(RuntimeError, match="max_attempts"):
+        SudokuDomain(cfg).generate(cfg, tmp_path, threads=1)
+
+
+def test_puzzle_io_errors_name_the_line(tmp_path):
+    good = "1.34341221434321"
+    assert parse_lines([good], 2)[0][0][1] == 0
+    with pytest.raises(PuzzleError, match="line 2.*expected 16 characters"):
+        parse_lines([good, "123"], 2)
+    with pytest.raises(PuzzleError, match="line 1.*invalid character"):
+        parse_lines(["x" * 16], 2)
+    with pytest.raises(PuzzleError, match="contradictory"):
+        parse_lines(["11" + "0" * 14], 2)
+    with pytest.raises(PuzzleError, match="disagrees"):
+        parse_lines(["2" + "0" * 15 + ",1234341221434321"], 2)
+    with pytest.raises(PuzzleError, match="no puzzles"):
+        parse_lines(["# only a comment", ""], 2)
+    with pytest.raises(PuzzleError, match="not found"):
+        read_puzzles(tmp_path / "missing.txt", 2)
+
+
+def test_augment_preserves_validity():
+    d = SudokuDomain({"box": 3})
+    g = torch.tensor([[v - 1 for v in random_full_grid(3, random.Random(i))] for i in range(20)])
+    a = d.augment(g, torch.Generator().manual_seed(0))
+    assert all(is_complete_valid([v + 1 for v in r], 3) for r in a.tolist())
+    assert not torch.equal(a, g)
+
+
+def test_relations_and_quality():
+    rel = relation_matrix(2)
+    assert rel[0, 1] == 1 + 4 and rel[0, 4] == 2 + 4 and rel[0, 5] == 4 and rel[0, 0] == 7 and rel[0, 10] == 0
+    d = SudokuDomain({"box": 2})
+    sol = "1234341221434321"
+    task = d.task_from_pairs("t", parse_lines(["12" + "0" * 14 + "," + sol], 2))
+    perfect = torch.tensor([[int(c) - 1 for c in sol]])
+    q = d.quality(perfect, task)
+    assert bool(q.solved[0]) and q.cell_acc[0] == 1.0 and q.violations[0] == 0
+    broken = perfect.clone(); broken[0, 5] = broken[0, 4]
+    q = d.quality(broken, task)
+    assert not bool(q.solved[0]) and q.violations[0] > 0 and q.cell_acc[0] < 1
