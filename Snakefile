@@ -10,7 +10,10 @@ from snakemake.utils import min_version, validate
 min_version("8.0")
 
 
-configfile: os.path.join(workflow.basedir, "config", "default.yaml")
+# Default scale unless --configfile is given (Snakemake would deep-merge two files, mixing scales).
+if not config:
+
+    configfile: os.path.join(workflow.basedir, "config", "default.yaml")
 
 
 validate(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))

@@ -1,0 +1,66 @@
+"""Config validation and the CLI's one-line errors."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mdmi.config import ConfigError, knob_grid, load_config, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "config").glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_configs_validate(path):
+    cfg = load_config(path)
+    assert cfg["scale"] == path.stem
+
+
+def test_config_errors_name_the_key(tmp_path):
+    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg["sudoku"]["train"]["lr"] = -1
+    with pytest.raises(ConfigError, match="sudoku/train/lr"):
+        validate(cfg)
+    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg["sudoku"]["train"]["typo"] = 1
+    with pytest.raises(ConfigError, match="typo"):
+        validate(cfg)
+    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg["sudoku"]["model"]["n_heads"] = 3
+    with pytest.raises(ConfigError, match="divisible"):
+        validate(cfg)
+    (tmp_path / "x.yaml").write_text("a: [1,\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(tmp_path / "x.yaml")
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_knob_grid_expands_sweeps():
+    assert knob_grid({"eps": [1, 2], "rule": ["a"]}) == [{"eps": 1, "rule": "a"}, {"eps": 2, "rule": "a"}]
+    assert knob_grid([{"k": [1]}, {"k": [2], "x": [0]}]) == [{"k": 1}, {"k": 2, "x": 0}]
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "mdmi", *args], capture_output=True, text=True)
+
+
+def test_cli_errors_are_one_line_and_nonzero(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("scale: x\n")
+    r = _cli("generate", "--config", str(bad), "--out", str(tmp_path / "out"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "invalid config" in r.stderr
+    assert not (tmp_path / "out").exists()
+    r = _cli("solve", "--model", str(tmp_path / "nope.pt"), str(tmp_path / "p.txt"))
+    assert r.returncode == 2 and "nope.pt" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_notebooks_are_stored_without_outputs():
+    import nbformat
+    for path in (ROOT / "notebooks").glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells), path
+        for c in nb.cells:
+            if c.cell_type == "code":
+                assert not c.outputs and c.execution_count is None, path

@@ -1,0 +1,106 @@
+"""The workflow: every config resolves; the CI config runs end to end and produces the manifest."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
+TIMING = ("seconds", "_s_per_state", "_ms_per_seq", "wall_speedup")
+
+
+def snakemake(*args, cwd):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), *args],
+                          cwd=cwd, env=env, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+def test_dry_run_resolves(config, tmp_path):
+    r = snakemake("-n", "--cores", "2", "--configfile", str(config), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "sudoku_train_mdm" in r.stdout and "manifest" in r.stdout
+
+
+def test_bad_config_is_rejected_by_the_workflow(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "config" / "ci.yaml").read_text().replace("box: 2", "box: nine"))
+    r = snakemake("-n", "--cores", "1", "--configfile", str(bad), cwd=tmp_path)
+    assert r.returncode != 0 and "box" in (r.stdout + r.stderr)
+
+
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory):
+    wd = tmp_path_factory.mktemp("ci_run")
+    r = snakemake("--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"), cwd=wd)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-5000:]
+    return wd
+
+
+def test_ci_run_produces_every_manifest_output(ci_run):
+    from mdmi.manifest import ITEMS, expected_outputs
+    manifest = json.loads((ci_run / "results" / "manifest.json").read_text())
+    assert set(manifest["items"]) == set(ITEMS) and manifest["scale"] == "ci"
+    for rel in expected_outputs():
+        assert (ci_run / "results" / rel).stat().st_size > 0, rel
+    for item, entry in manifest["items"].items():
+        assert entry["scale"] == "ci" and entry["config"]
+        for f in entry["files"]:
+            assert (ci_run / f).exists(), f
+    claims = pd.read_csv(ci_run / "results" / "tables" / "claims.csv")
+    assert list(claims.columns) == ["claim", "paper_value", "measured", "holds", "scale"]
+    assert set(claims.holds.dropna()) <= {"yes", "no"} and (claims.scale == "ci").all()
+    t2 = pd.read_csv(ci_run / "results" / "tables" / "table2.csv")
+    assert {"sequential", "topk", "threshold", "eb", "mi", "mi-exact"} <= set(t2.method)
+
+
+def test_notebooks_executed_without_errors(ci_run):
+    import nbformat
+    for nb_path in (ci_run / "results" / "notebooks").glob("*.ipynb"):
+        nb = nbformat.read(nb_path, as_version=4)
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+        assert outputs, nb_path
+        assert not [o for o in outputs if o.get("output_type") == "error"], nb_path
+        assert "scale: ci" in json.dumps(outputs), nb_path
+
+
+def test_rerun_is_a_noop_and_results_are_deterministic(ci_run, tmp_path):
+    r = snakemake("-n", "--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"), cwd=ci_run)
+    assert r.returncode == 0 and "Nothing to be done" in (r.stdout + r.stderr)
+    # a second run from scratch with the same seed and config gives the same tables (timings aside)
+    r = snakemake("--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"), "results/tables/table2.csv",
+                  cwd=tmp_path)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    for name in ["table1", "table2", "claims", "decoding_sweep"]:
+        a = pd.read_csv(ci_run / "results" / "tables" / f"{name}.csv")
+        b = pd.read_csv(tmp_path / "results" / "tables" / f"{name}.csv")
+        keep = [c for c in a.columns if not any(t in c for t in TIMING)]
+        pd.testing.assert_frame_equal(a[keep], b[keep])
+
+
+def test_solve_command_on_a_user_puzzle_file(ci_run, tmp_path):
+    model = ci_run / "results" / "sudoku" / "mdm" / "model.pt"
+    puzzles = (ci_run / "results" / "sudoku" / "data" / "test.txt").read_text().splitlines()[:3]
+    f = tmp_path / "mine.txt"
+    f.write_text("# my puzzles\n" + "\n".join(p.split(",")[0].replace("0", ".") for p in puzzles) + "\n")
+    for method, knobs in [("sequential", []), ("threshold", ["--knob", "tau=0.8"]),
+                          ("mi", ["--estimator", str(ci_run / "results/sudoku/estimator/head.pt"), "--knob", "eps=0.05"])]:
+        r = subprocess.run([sys.executable, "-m", "mdmi", "solve", "--model", str(model), "--method", method, *knobs,
+                            str(f)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.strip().splitlines()
+        assert len(lines) == 3 and all("passes=" in ln and ("valid" in ln or "INVALID" in ln) for ln in lines)
+        for ln, p in zip(lines, puzzles):
+            grid, given = ln.split()[0], p.split(",")[0]
+            assert all(g == "0" or g == c for g, c in zip(given, grid))     # givens kept
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1234\n")
+    r = subprocess.run([sys.executable, "-m", "mdmi", "solve", "--model", str(model), str(bad)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "line 1" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not r.stdout
