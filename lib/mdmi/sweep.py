@@ -43,9 +43,18 @@ def run_sweep(model, domain, task, method: str, sweep, *, estimator=None, max_ba
     return pd.concat(frames, ignore_index=True)
 
 
+def series_name(method: str, knobs_json: str) -> str:
+    """Curve a knob setting belongs to: the method, plus its non-default rule or order."""
+    knobs = json.loads(knobs_json)
+    variant = knobs.get("rule") if knobs.get("rule", "prefix") != "prefix" else \
+        knobs.get("order") if knobs.get("order", "confidence") != "confidence" else None
+    return f"{method} ({variant})" if variant else method
+
+
 def summarise(rows: pd.DataFrame, metric: str, by_band: bool = False) -> pd.DataFrame:
-    """Mean passes / quality per (split, method, knob[, band])."""
-    keys = ["split", "method", "knob"] + (["band"] if by_band and "band" in rows else [])
+    """Mean passes / quality per (split, method, series, knob[, band])."""
+    rows = rows.assign(series=[series_name(m, k) for m, k in zip(rows.method, rows.knobs)])
+    keys = ["split", "method", "series", "knob"] + (["band"] if by_band and "band" in rows else [])
     agg = dict(n=("seq", "size"), passes=("passes", "mean"), label_passes=("label_passes", "mean"),
                seconds=("seconds", "mean"), head_seconds=("head_seconds", "mean"))
     agg[metric] = (metric, "mean")
