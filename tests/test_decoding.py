@@ -120,3 +120,27 @@ def test_sampling_is_seeded(model):
     a = decode(model, x, "topk", k=2, fill="sample", seed=3)
     b = decode(model, x, "topk", k=2, fill="sample", seed=3)
     assert torch.equal(a.tokens, b.tokens)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("eps", [1e-3, 0.02, 0.2])
+def test_bounded_lazy_oracle_equals_full_matrix_rule(seed, eps):
+    """The oracle's entropy-bounded lazy row computation picks exactly what the rule picks on the
+    full exact MI matrix, and never needs more rows than |M|."""
+    from mdmi.decoding import _scores, _select_mi, _select_mi_exact, _sorted_candidates
+    from mdmi.mi import exact_mi_batch
+    model = JointModel(random_joint(6, 3, seed, concentration=0.4))
+    x = _start(5, 6, 3, seed=seed)
+    logits, _ = model(x)
+    probs = torch.softmax(logits, -1)
+    masked = x == 3
+    order, valid = _sorted_candidates(_scores(probs, "confidence"), masked)
+    conf = torch.gather(probs.max(-1).values, 1, order)
+    for min_conf, max_set in [(0.0, None), (0.5, None), (0.0, 2)]:
+        knobs = dict(eps=eps, rule="prefix", min_conf=min_conf, max_set=max_set, p_skip=0.0)
+        full, _ = exact_mi_batch(model, x)
+        want = _select_mi(full, order, valid, conf, masked, knobs)
+        for chunk in (1, 3, 8):
+            got, cost = _select_mi_exact(model, x, probs, order, valid, conf, masked, knobs, 64, chunk)
+            assert torch.equal(got, want)
+            assert (cost <= masked.sum(-1) * 3).all()

@@ -119,6 +119,7 @@ def cmd_decode(args):
     estimator = load_estimator(Path(args.estimator), device) if args.method == "mi" else None
     task = domain.load_task(Path(args.data), args.split)
     rows = run_sweep(model, domain, task, args.method, sweep, estimator=estimator, max_batch=dec["max_batch"],
+                     oracle_chunk=dec["oracle_chunk"],
                      max_sequences=dec["oracle_max_sequences"] if args.method == "mi-exact" else None,
                      seed=cfg["seed"])
     rows.insert(0, "split", args.split)

@@ -133,45 +133,51 @@ def _select_mi(mi_full, order, valid, conf_sorted, masked, knobs):
 
 
 def _select_mi_exact(model, tokens, probs, order, valid, conf_sorted, masked, knobs, max_batch, chunk):
-    """Oracle selection with exact MI; clamped rows are computed only for the candidates the rule
-    reaches (in chunks of ``chunk`` candidates). Returns (selection, clamped passes per sequence)."""
+    """Oracle selection with exact MI, computing clamped rows only where the decision needs them.
+
+    Row i of the row-wise MI is bounded by the entropy of position i (I(i->j) <= H_i, exactly: it
+    is the MI of a joint whose first marginal is p_i). With unknown rows replaced by that bound the
+    prefix rule gives a lower bound k_up on the prefix length; replaced by 0, an upper bound k_lo.
+    Rows are computed, ``chunk`` candidates at a time among the first k_lo + 1, until both agree:
+    the result equals the rule applied to the full exact matrix. The ``pairwise`` rule computes
+    every row. Returns (selection BoolTensor[B, L], clamped passes LongTensor[B]).
+    """
     B, L = tokens.shape
     dev = tokens.device
     rowwise = torch.zeros(B, L, L, device=dev)
-    n_known = torch.zeros(B, dtype=torch.long, device=dev)
-    n_masked = valid.sum(-1)
+    known = torch.zeros(B, L, dtype=torch.bool, device=dev)
+    H = entropy(probs)                                                   # [B, L]
     cost = torch.zeros(B, dtype=torch.long, device=dev)
-    need = torch.ones(B, dtype=torch.bool, device=dev)
-    k = torch.ones(B, dtype=torch.long, device=dev)
-    step = chunk if knobs["rule"] == "prefix" else L
-    while bool(need.any()):
-        new_rows = []
-        for b in need.nonzero().flatten().tolist():
-            lo, hi = int(n_known[b]), int(min(n_known[b] + step, n_masked[b]))
-            new_rows += [(b, int(order[b, r])) for r in range(lo, hi)]
-            n_known[b] = hi
-        rows = torch.tensor(new_rows, dtype=torch.long, device=dev).reshape(-1, 2)
-        res = exact_mi_rows(model, tokens, rows, probs=probs, max_batch=max_batch, p_skip=knobs["p_skip"])
-        rowwise[rows[:, 0], rows[:, 1]] = res.mi
-        cost.index_add_(0, rows[:, 0], res.passes_per_row)
-        K = int(n_known.max())
-        sym = 0.5 * (rowwise + rowwise.transpose(1, 2))
-        mi_sorted = _gather_pairs(sym, order, K)
-        known = torch.arange(K, device=dev)[None] < n_known[:, None]
-        if knobs["rule"] == "prefix":
-            k = mi_prefix_length(mi_sorted, valid[:, :K] & known, conf_sorted[:, :K], knobs["eps"],
-                                 knobs["min_conf"], knobs["max_set"])
-            need = (k >= n_known) & (n_known < n_masked)
-            if knobs["max_set"] is not None:
-                need &= k < knobs["max_set"]
-            if knobs["min_conf"] > 0:   # the next candidate would fail the gate: no more rows needed
-                nxt = torch.gather(conf_sorted, 1, n_known.clamp_max(L - 1)[:, None]).squeeze(1)
-                need &= nxt >= knobs["min_conf"]
-        else:
-            need = n_known < n_masked
-    if knobs["rule"] == "prefix":
-        return _take_prefix(order, k, masked), cost
-    return _select_mi(0.5 * (rowwise + rowwise.transpose(1, 2)), order, valid, conf_sorted, masked, knobs), cost
+    args = (knobs["eps"], knobs["min_conf"], knobs["max_set"])
+
+    def compute(rows: list[tuple[int, int]]) -> None:
+        rows_t = torch.tensor(rows, dtype=torch.long, device=dev).reshape(-1, 2)
+        res = exact_mi_rows(model, tokens, rows_t, probs=probs, max_batch=max_batch, p_skip=knobs["p_skip"])
+        rowwise[rows_t[:, 0], rows_t[:, 1]] = res.mi
+        known[rows_t[:, 0], rows_t[:, 1]] = True
+        cost.index_add_(0, rows_t[:, 0], res.passes_per_row)
+
+    if knobs["rule"] == "pairwise":
+        compute([(b, i) for b, i in masked.nonzero().tolist()])
+        return _select_mi(0.5 * (rowwise + rowwise.transpose(1, 2)), order, valid, conf_sorted, masked, knobs), cost
+    K = int(valid.sum(-1).max())
+    while True:
+        upper = torch.where(known[:, :, None], rowwise, H[:, :, None].expand(B, L, L))
+        lower = torch.where(known[:, :, None], rowwise, torch.zeros_like(rowwise))
+        k_up = mi_prefix_length(_gather_pairs(0.5 * (upper + upper.transpose(1, 2)), order, K), valid[:, :K],
+                                conf_sorted[:, :K], *args)
+        k_lo = mi_prefix_length(_gather_pairs(0.5 * (lower + lower.transpose(1, 2)), order, K), valid[:, :K],
+                                conf_sorted[:, :K], *args)
+        undecided = (k_up != k_lo).nonzero().flatten().tolist()
+        if not undecided:
+            return _take_prefix(order, k_up, masked), cost
+        rows = []
+        for b in undecided:
+            span = order[b, :min(int(k_lo[b]) + 1, K)]
+            span = span[valid[b, :len(span)]]
+            todo = span[~known[b, span]][:chunk].tolist()
+            rows += [(b, i) for i in todo]
+        compute(rows)
 
 
 def decode(model, tokens: torch.Tensor, method: str, *, estimator=None, order: str = "confidence",

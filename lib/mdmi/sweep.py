@@ -18,14 +18,15 @@ def knob_label(knobs: dict) -> str:
 
 
 def run_sweep(model, domain, task, method: str, sweep, *, estimator=None, max_batch: int = 1024,
-              max_sequences: int | None = None, seed: int = 0) -> pd.DataFrame:
+              max_sequences: int | None = None, seed: int = 0, oracle_chunk: int = 8) -> pd.DataFrame:
     """Decode ``task`` with ``method`` at every knob setting; one row per (setting, sequence)."""
     init = task.init if max_sequences is None else task.init[:max_sequences]
     sub = task if max_sequences is None else type(task)(task.name, init, task.target[:len(init)],
                                                          task.meta.iloc[:len(init)].reset_index(drop=True))
     frames = []
     for knobs in knob_grid(sweep):
-        res = decode(model, init, method, estimator=estimator, max_batch=max_batch, seed=seed, progress=True, **knobs)
+        res = decode(model, init, method, estimator=estimator, max_batch=max_batch, seed=seed, progress=True,
+                     oracle_chunk=oracle_chunk, **knobs)
         q = domain.quality(res.tokens, sub)
         df = pd.concat([sub.meta.reset_index(drop=True), q], axis=1)
         df.insert(0, "seq", range(len(init)))
