@@ -23,7 +23,9 @@ def _setup(args):
     cfg = load_config(args.config)
     dcfg = domain_config(cfg, args.domain) if hasattr(args, "domain") else None
     domain = get_domain(args.domain, dcfg) if dcfg is not None else None
-    device = pick_device(cfg["device"], cfg["threads"])
+    threads = args.threads or cfg["threads"]
+    cfg["threads"] = threads
+    device = pick_device(cfg["device"], threads)
     return cfg, dcfg, domain, device
 
 
@@ -207,6 +209,7 @@ def _parse_knobs(items) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m mdmi", description=__doc__)
     ap.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    ap.add_argument("--threads", type=int, help="CPU threads/processes (overrides the config's threads)")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     p = sub.add_parser("generate", help="generate a domain's datasets")

@@ -59,5 +59,6 @@ rule manifest:
         expand(f"{RESULTS}/figures/{{nb}}.{{ext}}", nb=FIGURE_NOTEBOOKS, ext=["png", "pdf"]),
     output:
         f"{RESULTS}/manifest.json",
+    threads: 1
     shell:
         "{PY} manifest --config {CONFIG} --results {RESULTS} --out {output}"

@@ -17,7 +17,7 @@ rule sudoku_generate:
         f"{RESULTS}/benchmarks/sudoku_generate.tsv"
     threads: config["threads"]
     shell:
-        "{PY} generate --config {CONFIG} --domain sudoku --out {SD}/data 2>&1 | tee {log}"
+        "{PY} --threads {threads} generate --config {CONFIG} --domain sudoku --out {SD}/data 2>&1 | tee {log}"
 
 
 rule sudoku_train_mdm:
@@ -34,7 +34,7 @@ rule sudoku_train_mdm:
     resources:
         gpu=1 if config["device"] != "cpu" else 0,
     shell:
-        "{PY} train-mdm --config {CONFIG} --domain sudoku --data {SD}/data --out {output} "
+        "{PY} --threads {threads} train-mdm --config {CONFIG} --domain sudoku --data {SD}/data --out {output} "
         "--ckpt {SD}/mdm/checkpoint.pt 2>&1 | tee {log}"
 
 
@@ -55,7 +55,7 @@ rule sudoku_label:
     resources:
         gpu=1 if config["device"] != "cpu" else 0,
     shell:
-        "{PY} label --config {CONFIG} --domain sudoku --data {SD}/data --model {input.model} "
+        "{PY} --threads {threads} label --config {CONFIG} --domain sudoku --data {SD}/data --model {input.model} "
         "--split {wildcards.split} --out {output} 2>&1 | tee {log}"
 
 
@@ -72,7 +72,7 @@ rule sudoku_train_estimator:
         f"{RESULTS}/benchmarks/sudoku_train_estimator.tsv"
     threads: config["threads"]
     shell:
-        "{PY} train-estimator --config {CONFIG} --domain sudoku --model {input.model} --labels {input.labels} "
+        "{PY} --threads {threads} train-estimator --config {CONFIG} --domain sudoku --model {input.model} --labels {input.labels} "
         "--out {output} --ckpt {SD}/estimator/checkpoint.pt 2>&1 | tee {log}"
 
 
@@ -92,7 +92,7 @@ rule sudoku_eval_estimator:
         f"{RESULTS}/benchmarks/sudoku_eval_estimator.tsv"
     threads: config["threads"]
     shell:
-        "{PY} eval-estimator --config {CONFIG} --domain sudoku --model {input.model} --estimator {input.head} "
+        "{PY} --threads {threads} eval-estimator --config {CONFIG} --domain sudoku --model {input.model} --estimator {input.head} "
         "--labels {input.labels} --out {output.eval} --relations {output.relations} "
         "--example {output.example} 2>&1 | tee {log}"
 
@@ -118,9 +118,9 @@ rule sudoku_decode:
         f"{RESULTS}/logs/sudoku_decode_{{split}}_{{method}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/sudoku_decode_{{split}}_{{method}}.tsv"
-    threads: config["threads"]
+    threads: 1  # many small batched passes: two single-thread jobs side by side beat one two-thread job
     shell:
-        "{PY} decode --config {CONFIG} --domain sudoku --data {SD}/data --model {input.model} {params.head} "
+        "{PY} --threads {threads} decode --config {CONFIG} --domain sudoku --data {SD}/data --model {input.model} {params.head} "
         "--split {wildcards.split} --method {wildcards.method} --out {output} 2>&1 | tee {log}"
 
 
@@ -134,6 +134,7 @@ rule sudoku_tables:
                "decoding_sweep_by_band"], ext=["csv", "md"]),
     log:
         f"{RESULTS}/logs/sudoku_tables.log",
+    threads: 1
     shell:
-        "{PY} tables --config {CONFIG} --domain sudoku --estimator-eval {input.eval} "
+        "{PY} --threads {threads} tables --config {CONFIG} --domain sudoku --estimator-eval {input.eval} "
         "--decodes {input.decodes} --out-dir {RESULTS}/tables 2>&1 | tee {log}"

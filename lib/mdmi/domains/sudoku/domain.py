@@ -36,6 +36,11 @@ def relation_matrix(box: int) -> torch.Tensor:
             + 4 * (b[:, None] == b[None]).long())
 
 
+def _grid_attempt(args):
+    box, seed = args
+    return format_grid(random_full_grid(box, random.Random(seed)))
+
+
 def _puzzle_attempt(args):
     box, seed, hard_max_givens = args
     rng = random.Random(seed)
@@ -64,14 +69,18 @@ class SudokuDomain:
         data = self.cfg["data"]
         seed = int(cfg["seed"])
         out_dir = Path(out_dir)
-        rng = random.Random(seed)
-        train, seen = [], set()
-        while len(train) < data["train_grids"]:
-            g = random_full_grid(self.box, rng)
-            key = format_grid(g)
-            if key not in seen:
-                seen.add(key)
-                train.append(key)
+        train, seen, attempt = [], set(), 0
+        with ProcessPoolExecutor(max_workers=max(1, threads)) as pool:
+            while len(train) < data["train_grids"]:
+                if attempt >= data["max_attempts"] + data["train_grids"]:
+                    raise RuntimeError(f"only {len(train)} distinct training grids in {attempt} attempts "
+                                       f"(a {self.n}x{self.n} Sudoku has few grids); lower data.train_grids")
+                batch = [(self.box, seed * 7_919 + attempt + i) for i in range(512)]
+                attempt += len(batch)
+                for key in pool.map(_grid_attempt, batch, chunksize=64):
+                    if key not in seen and len(train) < data["train_grids"]:
+                        seen.add(key)
+                        train.append(key)
         for offset, split in enumerate(["val", "test"], start=1):
             want = dict(data[f"{split}_puzzles"])
             rows = self._puzzles(want, seed * 1_000_003 + offset * 10_000_019, seen, threads, data)
