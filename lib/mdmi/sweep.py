@@ -45,11 +45,11 @@ def run_sweep(model, domain, task, method: str, sweep, *, estimator=None, max_ba
 
 
 def series_name(method: str, knobs_json: str) -> str:
-    """Curve a knob setting belongs to: the method, plus its non-default rule or order."""
+    """Curve a knob setting belongs to: the method plus any non-default rule, order or gate."""
     knobs = json.loads(knobs_json)
-    variant = knobs.get("rule") if knobs.get("rule", "prefix") != "prefix" else \
-        knobs.get("order") if knobs.get("order", "confidence") != "confidence" else None
-    return f"{method} ({variant})" if variant else method
+    variant = [str(knobs[k]) for k, default in (("rule", "prefix"), ("order", "confidence")) if knobs.get(k, default) != default]
+    variant += [f"{k}={knobs[k]}" for k in ("min_conf", "max_set") if knobs.get(k)]
+    return f"{method} ({', '.join(variant)})" if variant else method
 
 
 def summarise(rows: pd.DataFrame, metric: str, by_band: bool = False) -> pd.DataFrame:
