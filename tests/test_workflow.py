@@ -1,7 +1,6 @@
 """The workflow: every config resolves; the CI config runs end to end and produces the manifest."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path

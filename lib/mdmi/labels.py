@@ -35,7 +35,7 @@ def sample_states(model, starts: torch.Tensor, complete: torch.Tensor, n_states:
         pick = torch.randperm(starts.shape[0], generator=gen)[:max(1, min(starts.shape[0], n_traj))]
         res = decode(model, starts[pick], cfg["trajectory_method"], tau=cfg["trajectory_tau"], record_states=True,
                      max_batch=cfg["max_batch"])
-        pool = torch.cat([s[:, :] for s in res.states])               # [T * S, L]
+        pool = torch.cat(res.states)                                  # [T * S, L]
         pool = pool[(pool == model.mask_id).sum(-1) >= 2]
         idx = torch.randperm(pool.shape[0], generator=gen)[:n_traj]
         out.append(pool[idx])

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .protocol import model_device
+from .protocol import forward_chunked, model_device
 
 
 @dataclass
@@ -41,7 +41,6 @@ def entropy(probs: torch.Tensor, dim: int = -1) -> torch.Tensor:
 @torch.inference_mode()
 def marginals(model, tokens: torch.Tensor, max_batch: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
     """probs[B, L, V] and hidden[B, L, D] of one pass on tokens[B, L]."""
-    from .protocol import forward_chunked
     logits, hidden = forward_chunked(model, tokens, max_batch, need_hidden=True)
     return torch.softmax(logits.float(), -1), hidden
 

@@ -5,7 +5,6 @@ import json
 import logging
 
 import pandas as pd
-import torch
 
 from .config import knob_grid
 from .decoding import decode

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import torch
@@ -10,7 +9,7 @@ import torch
 from .estimator import EstimatorConfig, MIHead, pair_mask
 from .io import load_torch, save_torch
 from .mi import marginals
-from .training import Checkpointer, config_hash, lr_at, seed_everything, tensor_fingerprint
+from .training import Checkpointer, config_hash, run_steps, seed_everything, tensor_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -42,32 +41,19 @@ def train_estimator(model, labels: dict, ecfg: dict, seed: int, out_path: Path, 
     opt = torch.optim.AdamW(head.parameters(), lr=ecfg["lr"], weight_decay=ecfg["weight_decay"])
     ck = Checkpointer(ckpt_path, config_hash({"estimator": ecfg, "seed": seed,
                                               "labels": tensor_fingerprint(labels["tokens"], target, hidden)}))
-    step, history = ck.load(head, opt, gen)
-    total, N = int(ecfg["steps"]), target.shape[0]
-    from tqdm.auto import tqdm
-    bar = tqdm(total=total, initial=step, desc="train estimator", unit="step", disable=not progress)
-    t0 = time.perf_counter()
-    while step < total:
+    N = target.shape[0]
+
+    def loss_fn():
         idx = torch.randint(0, N, (min(ecfg["batch_size"], N),), generator=gen)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, total, ecfg["lr"], ecfg["warmup"])
-        loss = estimator_loss(head, hidden[idx].to(device), probs[idx].to(device), masked[idx].to(device),
+        return estimator_loss(head, hidden[idx].to(device), probs[idx].to(device), masked[idx].to(device),
                               target[idx].to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        step += 1
-        bar.update(1)
-        if step % ecfg["log_every"] == 0 or step == total:
-            history.append({"step": step, "loss": float(loss.detach()), "seconds": time.perf_counter() - t0})
-            bar.set_postfix(loss=f"{float(loss.detach()):.2e}")
-        if step < total and (step % ecfg["checkpoint_every"] == 0 or step == stop_after):
-            ck.save(head, opt, gen, step, history)
-        if step == stop_after and step < total:
-            bar.close()
-            return None
-    bar.close()
-    out = {"cfg": cfg.__dict__, "state_dict": head.state_dict(), "train_log": history, "steps": step}
+
+    history = run_steps(head, opt, gen, ck, loss_fn, total=int(ecfg["steps"]), lr=ecfg["lr"], warmup=ecfg["warmup"],
+                        log_every=ecfg["log_every"], checkpoint_every=ecfg["checkpoint_every"], desc="train estimator",
+                        progress=progress, stop_after=stop_after)
+    if history is None:
+        return None
+    out = {"cfg": cfg.__dict__, "state_dict": head.state_dict(), "train_log": history, "steps": int(ecfg["steps"])}
     save_torch(out_path, out)
     ck.clear()
     return out

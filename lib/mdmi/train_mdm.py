@@ -8,14 +8,13 @@ objective (MDLM, Sahoo et al. 2024), with the ELBO's 1/t weight optional (``weig
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from .io import save_torch
-from .training import Checkpointer, config_hash, lr_at, seed_everything, tensor_fingerprint
+from .training import Checkpointer, config_hash, run_steps, seed_everything, tensor_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -56,41 +55,20 @@ def train_mdm(domain, cfg: dict, data_dir: Path, out_path: Path, ckpt_path: Path
     opt = torch.optim.AdamW(model.parameters(), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
     ck = Checkpointer(ckpt_path, config_hash({"model": mcfg, "train": tcfg, "seed": cfg["seed"],
                                               "data": tensor_fingerprint(data)}))
-    step, history = ck.load(model, opt, gen)
-    total = int(tcfg["steps"])
     lo, hi = tcfg["mask_min"], tcfg["mask_max"]
-    from tqdm.auto import tqdm
-    bar = tqdm(total=total, initial=step, desc="train MDM", unit="step", disable=not progress)
-    t0, run_loss = time.perf_counter(), 0.0
-    model.train()
-    while step < total:
+
+    def loss_fn():
         idx = torch.randint(0, data.shape[0], (tcfg["batch_size"],), generator=gen)
         batch = domain.augment(data[idx], gen) if tcfg["augment"] else data[idx]
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, total, tcfg["lr"], tcfg["warmup"])
-        loss = masked_loss(model, batch, lo, hi, gen, tcfg["weighting"])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg["grad_clip"])
-        opt.step()
-        step += 1
-        run_loss += float(loss.detach())
-        bar.update(1)
-        if step % tcfg["log_every"] == 0 or step == total:
-            n = tcfg["log_every"] if step % tcfg["log_every"] == 0 else step % tcfg["log_every"]
-            history.append({"step": step, "loss": run_loss / n, "lr": opt.param_groups[0]["lr"],
-                            "seconds": time.perf_counter() - t0})
-            bar.set_postfix(loss=f"{run_loss / n:.3f}")
-            run_loss = 0.0
-        if step < total and (step % tcfg["checkpoint_every"] == 0 or step == stop_after):
-            ck.save(model, opt, gen, step, history)
-        if step == stop_after and step < total:
-            bar.close()
-            return None
-    bar.close()
-    model.eval()
-    out = {"domain": domain.name, "domain_cfg": domain.cfg, "model_cfg": mcfg, "state_dict": model.state_dict(), "train_log": history,
-           "steps": step, "config_hash": ck.cfg_hash}
+        return masked_loss(model, batch, lo, hi, gen, tcfg["weighting"])
+
+    history = run_steps(model, opt, gen, ck, loss_fn, total=int(tcfg["steps"]), lr=tcfg["lr"], warmup=tcfg["warmup"],
+                        log_every=tcfg["log_every"], checkpoint_every=tcfg["checkpoint_every"], desc="train MDM",
+                        grad_clip=tcfg["grad_clip"], progress=progress, stop_after=stop_after)
+    if history is None:
+        return None
+    out = {"domain": domain.name, "domain_cfg": domain.cfg, "model_cfg": mcfg, "state_dict": model.state_dict(),
+           "train_log": history, "steps": int(tcfg["steps"]), "config_hash": ck.cfg_hash}
     save_torch(out_path, out)
     ck.clear()
     return out

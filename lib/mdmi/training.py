@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +75,45 @@ class Checkpointer:
         save_torch(self.path, {"module": module.state_dict(), "optimizer": opt.state_dict(),
                                "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
                                "step": step, "log": history, "config_hash": self.cfg_hash})
+
+
+def run_steps(module, opt, gen: torch.Generator, ck: Checkpointer, loss_fn, *, total: int, lr: float, warmup: int,
+              log_every: int, checkpoint_every: int, desc: str, grad_clip: float | None = None,
+              progress: bool = True, stop_after: int | None = None) -> list | None:
+    """The optimisation loop shared by every trainer.
+
+    Resumes from ``ck`` when it holds a checkpoint; each step sets the LR (:func:`lr_at`), calls
+    ``loss_fn()`` (which draws its batch with ``gen``), clips gradients if asked and steps the
+    optimiser; logs the mean loss every ``log_every`` steps and checkpoints every
+    ``checkpoint_every``. Returns the log, or None when it stopped at ``stop_after`` (checkpoint kept).
+    """
+    from tqdm.auto import tqdm
+    step, history = ck.load(module, opt, gen)
+    bar = tqdm(total=total, initial=step, desc=desc, unit="step", disable=not progress)
+    t0, run_loss, n = time.perf_counter(), 0.0, 0
+    module.train()
+    while step < total:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, total, lr, warmup)
+        loss = loss_fn()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
+        opt.step()
+        step += 1
+        run_loss, n = run_loss + float(loss.detach()), n + 1
+        bar.update(1)
+        if step % log_every == 0 or step == total:
+            history.append({"step": step, "loss": run_loss / n, "lr": opt.param_groups[0]["lr"],
+                            "seconds": time.perf_counter() - t0})
+            bar.set_postfix(loss=f"{run_loss / n:.3g}")
+            run_loss, n = 0.0, 0
+        if step < total and (step % checkpoint_every == 0 or step == stop_after):
+            ck.save(module, opt, gen, step, history)
+        if step == stop_after and step < total:
+            bar.close()
+            return None
+    bar.close()
+    module.eval()
+    return history
