@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import yaml
+from mdmi.io import write_text
 from snakemake.utils import min_version, validate
 
 min_version("8.0")
@@ -28,10 +29,7 @@ def _resolved_config() -> str:
     path = Path(RESULTS) / "config.yaml"
     text = yaml.safe_dump(dict(config), sort_keys=False)
     if not path.exists() or path.read_text() != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        write_text(path, text)
     return str(path)
 
 

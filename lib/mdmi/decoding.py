@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .mi import entropy, exact_mi_rows
+from .mi import entropy, exact_mi_rows, symmetrise
 from .protocol import forward_chunked, model_device
 
 METHODS = ("sequential", "topk", "threshold", "eb", "mi", "mi-exact")
@@ -44,10 +44,10 @@ class DecodeResult:
     states: list[torch.Tensor] = field(default_factory=list)  # states before each step (record_states)
 
 
-def _scores(probs: torch.Tensor, order: str) -> torch.Tensor:
-    """Per-position confidence [B, L] from marginals probs[B, L, V]."""
+def _scores(probs: torch.Tensor, order: str, conf: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-position ordering score [B, L] from marginals probs[B, L, V] (``conf``: their max, if known)."""
     if order == "confidence":
-        return probs.max(-1).values
+        return probs.max(-1).values if conf is None else conf
     if order == "margin":
         top = probs.topk(min(2, probs.shape[-1]), -1).values
         return top[..., 0] - (top[..., 1] if top.shape[-1] > 1 else 0)
@@ -159,14 +159,14 @@ def _select_mi_exact(model, tokens, probs, order, valid, conf_sorted, masked, kn
 
     if knobs["rule"] == "pairwise":
         compute([(b, i) for b, i in masked.nonzero().tolist()])
-        return _select_mi(0.5 * (rowwise + rowwise.transpose(1, 2)), order, valid, conf_sorted, masked, knobs), cost
+        return _select_mi(symmetrise(rowwise), order, valid, conf_sorted, masked, knobs), cost
     K = int(valid.sum(-1).max())
     while True:
         upper = torch.where(known[:, :, None], rowwise, H[:, :, None].expand(B, L, L))
         lower = torch.where(known[:, :, None], rowwise, torch.zeros_like(rowwise))
-        k_up = mi_prefix_length(_gather_pairs(0.5 * (upper + upper.transpose(1, 2)), order, K), valid[:, :K],
+        k_up = mi_prefix_length(_gather_pairs(symmetrise(upper), order, K), valid[:, :K],
                                 conf_sorted[:, :K], *args)
-        k_lo = mi_prefix_length(_gather_pairs(0.5 * (lower + lower.transpose(1, 2)), order, K), valid[:, :K],
+        k_lo = mi_prefix_length(_gather_pairs(symmetrise(lower), order, K), valid[:, :K],
                                 conf_sorted[:, :K], *args)
         undecided = (k_up != k_lo).nonzero().flatten().tolist()
         if not undecided:
@@ -224,15 +224,16 @@ def decode(model, tokens: torch.Tensor, method: str, *, estimator=None, order: s
             logits, hidden = forward_chunked(model, xa, max_batch, need_hidden=True)
             passes[active] += 1
             probs = torch.softmax(logits.float() / (temperature if fill == "sample" else 1.0), -1)
-            score = _scores(probs, order)
+            conf = probs.max(-1).values                        # [B, L] max probability
+            score = _scores(probs, order, conf)
             cand_order, valid = _sorted_candidates(score, masked)
-            conf_sorted = torch.gather(probs.max(-1).values, 1, cand_order)
+            conf_sorted = torch.gather(conf, 1, cand_order)
             if method == "sequential":
                 sel = _take_prefix(cand_order, torch.ones(len(active), dtype=torch.long, device=dev), masked)
             elif method == "topk":
                 sel = _take_prefix(cand_order, torch.full((len(active),), int(k), device=dev), masked)
             elif method == "threshold":
-                sel = (masked & (probs.max(-1).values >= tau)) | _take_prefix(
+                sel = (masked & (conf >= tau)) | _take_prefix(
                     cand_order, torch.ones(len(active), dtype=torch.long, device=dev), masked)
             elif method == "eb":
                 H = torch.where(masked, entropy(probs), torch.full_like(score, float("inf")))

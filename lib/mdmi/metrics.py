@@ -6,6 +6,7 @@ import torch
 from scipy import stats
 
 from .estimator import pair_mask
+from .mi import symmetrise
 
 
 def upper_pairs(masked: torch.Tensor) -> torch.Tensor:
@@ -47,5 +48,5 @@ def asymmetry(mi_row: torch.Tensor, masked: torch.Tensor) -> float:
     """Mean |I(i->j) - I(j->i)| over masked pairs divided by the mean symmetrised MI."""
     sel = upper_pairs(masked)
     d = (mi_row - mi_row.transpose(1, 2)).abs()[sel]
-    s = (0.5 * (mi_row + mi_row.transpose(1, 2)))[sel]
+    s = symmetrise(mi_row)[sel]
     return float(d.mean() / s.mean().clamp_min(1e-12)) if sel.any() else float("nan")
