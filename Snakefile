@@ -34,10 +34,19 @@ def _resolved_config() -> str:
 
 
 CONFIG = _resolved_config()
-SUDOKU_METHODS = list(config["sudoku"]["decode"]["methods"])
+DOMAINS = list(config["domains"])
+METHODS = {d: list(config[d]["decode"]["methods"]) for d in DOMAINS}
+ALL_METHODS = sorted({m for ms in METHODS.values() for m in ms})
+TABLE_NAMES = ["table1", "table2", "claims", "decoding_sweep", "decoding_sweep_by_band"]
+
+
+wildcard_constraints:
+    domain="|".join(DOMAINS),
 
 
 include: "workflow/rules/sudoku.smk"
+include: "workflow/rules/protein.smk"
+include: "workflow/rules/model.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -23,7 +23,7 @@ def snakemake(*args, cwd):
 def test_dry_run_resolves(config, tmp_path):
     r = snakemake("-n", "--cores", "2", "--configfile", str(config), cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "sudoku_train_mdm" in r.stdout and "manifest" in r.stdout
+    assert "train_mdm" in r.stdout and "protein_contacts" in r.stdout and "manifest" in r.stdout
 
 
 def test_bad_config_is_rejected_by_the_workflow(tmp_path):
@@ -52,10 +52,33 @@ def test_ci_run_produces_every_manifest_output(ci_run):
         for f in entry["files"]:
             assert (ci_run / f).exists(), f
     claims = pd.read_csv(ci_run / "results" / "tables" / "claims.csv")
-    assert list(claims.columns) == ["claim", "paper_value", "measured", "holds", "scale"]
+    assert list(claims.columns) == ["claim", "paper_value", "measured", "holds", "domain", "model", "scale"]
     assert set(claims.holds.dropna()) <= {"yes", "no"} and (claims.scale == "ci").all()
+    assert {"sudoku", "protein"} == set(claims.domain)
     t2 = pd.read_csv(ci_run / "results" / "tables" / "table2.csv")
-    assert {"sequential", "topk", "threshold", "eb", "mi", "mi-exact"} <= set(t2.method)
+    for domain in ("sudoku", "protein"):
+        assert {"sequential", "topk", "threshold", "eb", "mi", "mi-exact"} <= set(t2[t2.domain == domain].method)
+
+
+def test_ci_run_protein_half_is_labelled_and_complete(ci_run):
+    res = ci_run / "results"
+    contacts = pd.read_csv(res / "tables" / "contacts.csv")
+    assert {"chain", "length", "model", "source", "p_at_L5", "p_at_L", "chance"} <= set(contacts.columns)
+    assert set(contacts.chain) == {"1ubi_A", "5pti_A"}          # <structure file stem>_<chain id>
+    assert {"exact", "learned", "jacobian"} <= set(contacts.source)
+    assert contacts[["p_at_L5", "p_at_L", "chance"]].apply(lambda c: c.between(0, 1)).all().all()
+    # the fallback is labelled in every protein output
+    for name in ("contacts", "table1", "table2", "claims", "decoding_sweep"):
+        t = pd.read_csv(res / "tables" / f"{name}.csv")
+        rows = t if name == "contacts" else t[t.domain == "protein"]
+        assert len(rows) and rows.model.str.startswith("FALLBACK").all(), name
+    for nb in ("fig2_protein_mi", "fig3_decoding", "claims"):
+        assert "FALLBACK" in (res / "notebooks" / f"{nb}.html").read_text(), nb
+    manifest = json.loads((res / "manifest.json").read_text())
+    assert manifest["items"]["fig2"]["status"] == "done" and "FALLBACK" in manifest["protein_model"]
+    q = pd.read_csv(res / "protein" / "decode" / "test" / "sequential.csv")
+    assert {"recovery", "pppl", "low_complexity", "max_run", "band"} <= set(q.columns)
+    assert set(q.band) == {"inpaint", "unconditional"} and q.recovery[q.band == "inpaint"].notna().all()
 
 
 def test_notebooks_executed_without_errors(ci_run):
@@ -75,7 +98,7 @@ def test_rerun_is_a_noop_and_results_are_deterministic(ci_run, tmp_path):
     r = snakemake("results/tables/table2.csv", "--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"),
                   cwd=tmp_path)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-    for name in ["table1", "table2", "claims", "decoding_sweep"]:
+    for name in ["table1", "table2", "claims", "decoding_sweep", "contacts"]:
         a = pd.read_csv(ci_run / "results" / "tables" / f"{name}.csv")
         b = pd.read_csv(tmp_path / "results" / "tables" / f"{name}.csv")
         keep = [c for c in a.columns if not any(t in c for t in TIMING)]

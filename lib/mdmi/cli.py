@@ -10,10 +10,10 @@ from pathlib import Path
 log = logging.getLogger("mdmi")
 
 
-def _common(p: argparse.ArgumentParser, domain: bool = True) -> None:
+def _common(p: argparse.ArgumentParser, domain: bool = True, default: str = "sudoku") -> None:
     p.add_argument("--config", required=True, help="config YAML (config/ci.yaml, default.yaml, paper.yaml)")
     if domain:
-        p.add_argument("--domain", default="sudoku")
+        p.add_argument("--domain", default=default, choices=["sudoku", "protein"])
 
 
 def _setup(args):
@@ -27,6 +27,46 @@ def _setup(args):
     cfg["threads"] = threads
     device = pick_device(cfg["device"], threads)
     return cfg, dcfg, domain, device
+
+
+def model_label(model, domain) -> str:
+    """How tables and figures name the MDM (the protein fallback says it is not ESM-C)."""
+    n = sum(p.numel() for p in model.parameters())
+    return getattr(model, "label", None) or f"{domain.name} MDM trained here ({n / 1e6:.2f}M parameters)"
+
+
+def cmd_download(args):
+    from .domains.protein.download import get_inputs
+    cfg, dcfg, domain, _ = _setup(args)
+    data = dict(dcfg["data"])
+    data["bundled_dir"] = str(Path(args.bundled_root) / data["bundled_dir"])    # absolute paths stay as they are
+    get_inputs(data, Path(args.out))
+
+
+def cmd_prepare(args):
+    from .domains.protein.prepare import prepare
+    cfg, dcfg, domain, _ = _setup(args)
+    prepare(dcfg, Path(args.raw), Path(args.out), cfg["seed"])
+
+
+def cmd_contacts(args):
+    import pandas as pd
+    from .domains.protein.contacts import analyse_chains
+    from .io import read_json, write_json, write_text
+    from .train_estimator import load_estimator
+    from .train_mdm import load_mdm
+    cfg, dcfg, domain, device = _setup(args)
+    model = load_mdm(domain, Path(args.model), device)
+    head = load_estimator(Path(args.estimator), device) if args.estimator else None
+    chains = read_json(args.chains)
+    label = model_label(model, domain)
+    rows, costs = analyse_chains(model, head, chains, dcfg["contacts"], cfg["seed"], label, args.maps)
+    df = pd.DataFrame(rows)
+    df["scale"] = cfg["scale"]
+    write_json(Path(args.maps) / "cost.json", {"model": label, "chains": costs, **dcfg["contacts"]})
+    write_text(args.out, df.to_csv(index=False))
+    for source, g in df.groupby("source", sort=False):
+        log.info("%-10s P@L/5 %.3f  P@L %.3f  (chance %.3f)", source, g.p_at_L5.mean(), g.p_at_L.mean(), g.chance.mean())
 
 
 def cmd_generate(args):
@@ -44,6 +84,7 @@ def cmd_label(args):
     import torch
     from .io import save_torch
     from .labels import label_states, sample_states
+    from .protocol import pad_id
     from .train_mdm import load_mdm
     from .training import seed_everything
     cfg, dcfg, domain, device = _setup(args)
@@ -54,11 +95,12 @@ def cmd_label(args):
         complete = domain.train_sequences(Path(args.data))
         from .train_mdm import random_mask
         pick = complete[torch.randperm(complete.shape[0], generator=gen)[:256]]
-        starts, _, _ = random_mask(pick, lcfg["mask_min"], lcfg["mask_max"], model.mask_id, gen)
+        starts, _, _ = random_mask(pick, lcfg["mask_min"], lcfg["mask_max"], model.mask_id, gen, pad_id(model))
         n = lcfg["train_states"]
     else:
         task = domain.load_task(Path(args.data), args.split)
-        starts, complete, n = task.init, task.target, lcfg["val_states"]
+        known = (task.target >= 0).all(-1)              # rows with a reference (not unconditional generation)
+        starts, complete, n = task.init, task.target[known], lcfg["val_states"]
     tokens, kinds = sample_states(model, starts, complete, n, lcfg, gen)
     labels = label_states(model, tokens, kinds, lcfg["max_batch"], lcfg["p_skip"])
     labels["scale"] = cfg["scale"]
@@ -89,12 +131,15 @@ def cmd_eval_estimator(args):
     labels = load_torch(args.labels)
     ev, pred = evaluate_estimator(model, head, labels, device)
     ev["scale"], ev["config"] = cfg["scale"], args.config
+    ev["model"] = model_label(model, domain)
     rel = domain.relations()
     tokens = labels["tokens"]
     if rel is not None:
         table, summary = mi_by_relation(labels["mi"], pred, tokens, model.mask_id, *rel)
         ev["relations"] = summary
         write_text(args.relations, table.to_csv(index=False))
+    else:       # no a-priori relations in this domain (proteins: see the contact analysis instead)
+        write_text(args.relations, "relation,pairs,exact_mean,exact_median,learned_mean\n")
     masked_count = (tokens == model.mask_id).sum(-1)
     traj = [i for i, k in enumerate(labels["kind"]) if k == "trajectory"] or list(range(len(tokens)))
     ex = max(traj, key=lambda i: int(masked_count[i]))     # the example state for Figure 1
@@ -130,25 +175,51 @@ def cmd_decode(args):
 
 
 def cmd_tables(args):
+    """One domain's Table 1 / Table 2 / decoding sweeps / claims, written as parts in --out-dir."""
     import pandas as pd
     from . import report
     from .io import read_json, write_table
     from .sweep import summarise
     cfg, dcfg, domain, _ = _setup(args)
     metric, tol, scale = domain.primary_metric, dcfg["decode"]["quality_tolerance"], cfg["scale"]
+    extras = tuple(domain.extra_metrics)
     rows = pd.concat([pd.read_csv(p) for p in args.decodes], ignore_index=True)
     val, test = rows[rows.split == "val"], rows[rows.split == "test"]
     out = Path(args.out_dir)
-    sweep = summarise(rows, metric)
-    sweep.insert(0, "domain", domain.name)
-    sweep["scale"] = scale
-    write_table(sweep, out / "decoding_sweep")
-    write_table(summarise(rows, metric, by_band=True).assign(domain=domain.name, scale=scale), out / "decoding_sweep_by_band")
     ev = read_json(args.estimator_eval)
+    sweep = summarise(rows, metric, extras=extras)
+    sweep.insert(0, "domain", domain.name)
+    sweep["metric"], sweep["model"], sweep["scale"] = metric, ev.get("model", ""), scale
+    write_table(sweep, out / "decoding_sweep")
+    write_table(summarise(rows, metric, by_band=True, extras=extras).assign(domain=domain.name, scale=scale),
+                out / "decoding_sweep_by_band")
     write_table(report.table1(domain.name, ev, scale), out / "table1")
-    t2 = report.table2(domain.name, val, test, metric, tol, scale)
+    t2 = report.table2(domain.name, val, test, metric, tol, scale, extras, ev.get("model", ""))
     write_table(t2, out / "table2")
-    write_table(report.claims(t2, test, ev, ev.get("relations"), metric, tol, scale), out / "claims")
+    contacts = pd.read_csv(args.contacts) if args.contacts else None
+    write_table(report.claims(domain.name, t2, test, ev, ev.get("relations"), metric, tol, scale, contacts),
+                out / "claims")
+
+
+TABLES = ["table1", "table2", "claims", "decoding_sweep", "decoding_sweep_by_band"]
+
+
+def cmd_combine(args):
+    """Concatenate the per-domain parts into results/tables/<name>.csv/.md (domains in config order)."""
+    import pandas as pd
+    from . import report
+    from .config import load_config
+    from .io import write_table
+    cfg = load_config(args.config)
+    for name in TABLES:
+        frames = []
+        for domain in ("sudoku", "protein"):
+            part = Path(args.parts) / domain / f"{name}.csv"
+            if domain in cfg["domains"]:
+                frames.append(pd.read_csv(part, keep_default_na=(name != "claims")))
+            elif name == "claims":
+                frames.append(report.not_run_claims(domain, cfg["scale"]))
+        write_table(pd.concat(frames, ignore_index=True), Path(args.out_dir) / name)
 
 
 def cmd_manifest(args):
@@ -239,9 +310,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--estimator"); p.add_argument("--split", required=True)
     p.add_argument("--method", required=True); p.add_argument("--out", required=True); p.set_defaults(fn=cmd_decode)
 
-    p = sub.add_parser("tables", help="Table 1, Table 2, decoding sweep and claims")
+    p = sub.add_parser("tables", help="one domain's Table 1, Table 2, decoding sweep and claims (parts)")
     _common(p); p.add_argument("--estimator-eval", required=True); p.add_argument("--decodes", nargs="+", required=True)
+    p.add_argument("--contacts", help="contacts.csv (protein domain)")
     p.add_argument("--out-dir", required=True); p.set_defaults(fn=cmd_tables)
+
+    p = sub.add_parser("combine", help="concatenate the per-domain table parts into results/tables")
+    _common(p, domain=False); p.add_argument("--parts", required=True); p.add_argument("--out-dir", required=True)
+    p.set_defaults(fn=cmd_combine)
+
+    p = sub.add_parser("download", help="protein inputs: copy the bundled data or download (UniProt, RCSB)")
+    _common(p, default="protein"); p.add_argument("--out", required=True)
+    p.add_argument("--bundled-root", default=".", help="folder that a relative protein.data.bundled_dir is under")
+    p.set_defaults(fn=cmd_download)
+
+    p = sub.add_parser("prepare", help="protein splits, decoding tasks and structure chains from downloaded inputs")
+    _common(p, default="protein"); p.add_argument("--raw", required=True); p.add_argument("--out", required=True)
+    p.set_defaults(fn=cmd_prepare)
+
+    p = sub.add_parser("contacts", help="exact/learned MI and baselines vs structure contacts, per chain")
+    _common(p, default="protein"); p.add_argument("--model", required=True); p.add_argument("--estimator")
+    p.add_argument("--chains", required=True); p.add_argument("--maps", required=True, help="folder for per-chain maps")
+    p.add_argument("--out", required=True); p.set_defaults(fn=cmd_contacts)
 
     p = sub.add_parser("manifest", help="write results/manifest.json")
     _common(p, domain=False); p.add_argument("--results", default="results"); p.add_argument("--out", required=True)
@@ -264,10 +354,11 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     from .config import ConfigError
+    from .domains.protein.alphabet import ProteinDataError
     from .domains.sudoku.puzzles import PuzzleError
     try:
         args.fn(args)
-    except (ConfigError, PuzzleError, FileNotFoundError, ValueError, RuntimeError, KeyError) as e:
+    except (ConfigError, PuzzleError, ProteinDataError, FileNotFoundError, ValueError, RuntimeError, KeyError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"mdmi {args.cmd}: error: {msg}", file=sys.stderr)
         return 2

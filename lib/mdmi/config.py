@@ -23,13 +23,22 @@ def validate(cfg: dict, source: str = "config") -> dict:
         where = "/".join(str(p) for p in e.absolute_path) or "<top>"
         raise ConfigError(f"{source}: invalid config at '{where}': {e.message} "
                           f"(see workflow/schemas/config.schema.yaml)") from None
-    for section in ("train", "labels"):
-        s = cfg["sudoku"][section]
-        if s["mask_min"] > s["mask_max"]:
-            raise ConfigError(f"{source}: sudoku.{section}.mask_min must be <= mask_max")
-    m = cfg["sudoku"]["model"]
-    if m["d_model"] % m["n_heads"]:
-        raise ConfigError(f"{source}: sudoku.model.d_model must be divisible by n_heads")
+    for domain in cfg["domains"]:
+        if domain not in cfg:
+            raise ConfigError(f"{source}: domains lists {domain!r} but the config has no '{domain}' section")
+        for section in ("train", "labels"):
+            s = cfg[domain][section]
+            if s["mask_min"] > s["mask_max"]:
+                raise ConfigError(f"{source}: {domain}.{section}.mask_min must be <= mask_max")
+        m = cfg[domain]["model"]
+        if m["d_model"] % m["n_heads"]:
+            raise ConfigError(f"{source}: {domain}.model.d_model must be divisible by n_heads")
+    if "protein" in cfg:
+        d = cfg["protein"]["data"]
+        if d["min_length"] > d["max_length"]:
+            raise ConfigError(f"{source}: protein.data.min_length must be <= max_length")
+        if d["source"] == "online" and "online" not in d:
+            raise ConfigError(f"{source}: protein.data.source is 'online' but protein.data.online is missing")
     return cfg
 
 

@@ -16,6 +16,7 @@ import torch
 
 from .decoding import decode
 from .mi import exact_mi_batch, symmetrise
+from .protocol import pad_id
 from .train_mdm import random_mask
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def sample_states(model, starts: torch.Tensor, complete: torch.Tensor, n_states:
         n_rand = n_states - len(idx)
     if n_rand:
         idx = torch.randint(0, complete.shape[0], (n_rand,), generator=gen)
-        xm, _, _ = random_mask(complete[idx], cfg["mask_min"], cfg["mask_max"], model.mask_id, gen)
+        xm, _, _ = random_mask(complete[idx], cfg["mask_min"], cfg["mask_max"], model.mask_id, gen, pad_id(model))
         out.append(xm)
         kinds += ["random"] * n_rand
     return torch.cat(out), kinds

@@ -5,7 +5,9 @@ A masked model is an ``nn.Module`` with
 * ``num_values: int`` - symbols a position can take; ids ``0..num_values-1``;
 * ``mask_id: int`` - the id of a masked position in the input (outside ``0..num_values-1``);
 * ``forward(tokens: LongTensor[B, L]) -> (logits: FloatTensor[B, L, num_values],
-  hidden: FloatTensor[B, L, D])``.
+  hidden: FloatTensor[B, L, D])``;
+* optionally ``pad_id: int`` - right padding of variable-length batches. Padding is never masked
+  (so exact MI, the estimator and every decoder ignore it) and the model must not attend to it.
 
 Backbone-specific tokenisation (BOS/EOS, vocabularies) stays inside a domain's adapter.
 """
@@ -22,6 +24,11 @@ class MaskedModel(Protocol):
     mask_id: int
 
     def __call__(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def pad_id(model) -> int | None:
+    """The model's padding id, or None for fixed-length models."""
+    return getattr(model, "pad_id", None)
 
 
 def model_device(model) -> torch.device:

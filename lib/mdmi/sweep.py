@@ -26,7 +26,7 @@ def run_sweep(model, domain, task, method: str, sweep, *, estimator=None, max_ba
     for knobs in knob_grid(sweep):
         res = decode(model, init, method, estimator=estimator, max_batch=max_batch, seed=seed, progress=True,
                      oracle_chunk=oracle_chunk, **knobs)
-        q = domain.quality(res.tokens, sub)
+        q = domain.quality(res.tokens, sub, model)
         df = pd.concat([sub.meta.reset_index(drop=True), q], axis=1)
         df.insert(0, "seq", range(len(init)))
         df.insert(0, "knob", knob_label(knobs))
@@ -51,14 +51,14 @@ def series_name(method: str, knobs_json: str) -> str:
     return f"{method} ({', '.join(variant)})" if variant else method
 
 
-def summarise(rows: pd.DataFrame, metric: str, by_band: bool = False) -> pd.DataFrame:
+def summarise(rows: pd.DataFrame, metric: str, by_band: bool = False, extras: tuple = ("cell_acc", "violations")) -> pd.DataFrame:
     """Mean passes / quality per (split, method, series, knob[, band])."""
     rows = rows.assign(series=[series_name(m, k) for m, k in zip(rows.method, rows.knobs)])
     keys = ["split", "method", "series", "knob"] + (["band"] if by_band and "band" in rows else [])
     agg = dict(n=("seq", "size"), passes=("passes", "mean"), label_passes=("label_passes", "mean"),
                seconds=("seconds", "mean"), head_seconds=("head_seconds", "mean"))
     agg[metric] = (metric, "mean")
-    for extra in ("cell_acc", "violations"):
+    for extra in extras:
         if extra in rows:
             agg[extra] = (extra, "mean")
     return rows.groupby(keys, sort=False).agg(**agg).reset_index()

@@ -14,29 +14,42 @@ import torch
 import torch.nn.functional as F
 
 from .io import save_torch
+from .protocol import pad_id
 from .training import Checkpointer, config_hash, run_steps, seed_everything, tensor_fingerprint
 
 log = logging.getLogger(__name__)
 
 
-def random_mask(x: torch.Tensor, lo: float, hi: float, mask_id: int, gen: torch.Generator):
-    """Mask x[B, L] with per-sequence ratio t ~ U(lo, hi). Returns (masked tokens, mask, t[B])."""
+def random_mask(x: torch.Tensor, lo: float, hi: float, mask_id: int, gen: torch.Generator,
+                pad: int | None = None):
+    """Mask x[B, L] with per-sequence ratio t ~ U(lo, hi), at least one position per sequence.
+
+    ``pad``: padding id of right-padded batches; padding is never masked.
+    Returns (masked tokens, mask BoolTensor[B, L], t[B]).
+    """
     B, L = x.shape
     t = lo + (hi - lo) * torch.rand(B, generator=gen)
     m = torch.rand(B, L, generator=gen) < t[:, None]
-    force = torch.randint(0, L, (B,), generator=gen)
+    if pad is None:
+        force = torch.randint(0, L, (B,), generator=gen)
+    else:
+        real = x != pad
+        m &= real
+        force = (torch.rand(B, generator=gen) * real.sum(-1).clamp_min(1)).long()
     m[torch.arange(B), force] = True
     return torch.where(m, torch.full_like(x, mask_id), x), m, t
 
 
 def masked_loss(model, x: torch.Tensor, lo: float, hi: float, gen: torch.Generator, weighting: str):
     dev = next(model.parameters()).device
-    xm, m, t = random_mask(x, lo, hi, model.mask_id, gen)
+    xm, m, t = random_mask(x, lo, hi, model.mask_id, gen, pad_id(model))
     logits, _ = model(xm.to(dev))
-    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x.to(dev).reshape(-1), reduction="none").view(x.shape)
+    target = x if pad_id(model) is None else torch.where(x == pad_id(model), 0, x)   # padding is never scored
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.to(dev).reshape(-1), reduction="none").view(x.shape)
     m = m.to(dev).float()
     if weighting == "elbo":
-        return ((ce * m).sum(-1) / t.to(dev)).mean() / x.shape[1]
+        n = (x != pad_id(model)).sum(-1).to(dev) if pad_id(model) is not None else x.shape[1]
+        return ((ce * m).sum(-1) / t.to(dev) / n).mean()
     return (ce * m).sum() / m.sum()
 
 
@@ -48,6 +61,13 @@ def train_mdm(domain, cfg: dict, data_dir: Path, out_path: Path, ckpt_path: Path
     interrupted run); the next call resumes from it.
     """
     mcfg, tcfg = cfg["model"], cfg["train"]
+    if getattr(domain, "pretrained", False):
+        model = domain.build_model(mcfg)           # fails here, with what to do, if the weights are missing
+        out = {"domain": domain.name, "domain_cfg": domain.cfg, "model_cfg": mcfg, "state_dict": None,
+               "pretrained": domain.backbone, "label": model.label, "train_log": [], "steps": 0}
+        log.info("pretrained backbone %s: nothing to train", domain.backbone)
+        save_torch(out_path, out)
+        return out
     gen = seed_everything(int(cfg["seed"]))
     model = domain.build_model(mcfg).to(device)
     log.info("MDM with %d parameters on %s", sum(p.numel() for p in model.parameters()), device)
@@ -68,6 +88,7 @@ def train_mdm(domain, cfg: dict, data_dir: Path, out_path: Path, ckpt_path: Path
     if history is None:
         return None
     out = {"domain": domain.name, "domain_cfg": domain.cfg, "model_cfg": mcfg, "state_dict": model.state_dict(),
+           "label": getattr(model, "label", domain.name), "params": sum(p.numel() for p in model.parameters()),
            "train_log": history, "steps": int(tcfg["steps"]), "config_hash": ck.cfg_hash}
     save_torch(out_path, out)
     ck.clear()
@@ -81,5 +102,6 @@ def load_mdm(domain, path: Path, device: torch.device):
     if state.get("domain") != domain.name:
         raise ValueError(f"{path}: checkpoint is for domain {state.get('domain')!r}, not {domain.name!r}")
     model = domain.build_model(state["model_cfg"])
-    model.load_state_dict(state["state_dict"])
+    if state["state_dict"] is not None:
+        model.load_state_dict(state["state_dict"])
     return model.to(device).eval()

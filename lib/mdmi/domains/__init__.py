@@ -7,4 +7,7 @@ def get_domain(name: str, cfg: dict):
     if name == "sudoku":
         from .sudoku.domain import SudokuDomain
         return SudokuDomain(cfg)
-    raise ValueError(f"unknown domain {name!r}; known: sudoku")
+    if name == "protein":
+        from .protein.domain import ProteinDomain
+        return ProteinDomain(cfg)
+    raise ValueError(f"unknown domain {name!r}; known: sudoku, protein")

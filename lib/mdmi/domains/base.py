@@ -30,13 +30,16 @@ class Task:
 
 class Domain(Protocol):
     name: str
-    primary_metric: str          # column of quality() that summarises success (e.g. 'solved')
+    primary_metric: str          # column of quality() that summarises success, higher is better (e.g. 'solved')
+    extra_metrics: tuple         # further quality() columns reported in the tables
 
     def generate(self, cfg: dict, out_dir: Path, threads: int = 1) -> None:
         """Write the domain's datasets (train sequences, val/test tasks) into out_dir."""
 
     def build_model(self, cfg: dict) -> torch.nn.Module:
-        """A fresh masked model (protocol of mdmi.protocol) from the model section of the config."""
+        """A fresh masked model (protocol of mdmi.protocol) from the model section of the config.
+        A domain whose backbone is pretrained (``pretrained = True``) loads its weights here and is
+        not trained by the workflow."""
 
     def train_sequences(self, data_dir: Path) -> torch.Tensor:
         """LongTensor[N, L] complete sequences for masked-diffusion training."""
@@ -47,8 +50,9 @@ class Domain(Protocol):
     def load_task(self, data_dir: Path, split: str) -> Task:
         """The val/test task of a split."""
 
-    def quality(self, final: torch.Tensor, task: Task) -> pd.DataFrame:
-        """Per-sequence quality of completed sequences final[N, L] (must include primary_metric)."""
+    def quality(self, final: torch.Tensor, task: Task, model=None) -> pd.DataFrame:
+        """Per-sequence quality of completed sequences final[N, L] (must include primary_metric);
+        ``model`` is the MDM, for model-based scores such as pseudo-perplexity."""
 
     def relations(self) -> tuple[torch.Tensor, list[str]] | None:
         """Optional LongTensor[L, L] relation ids with their names, for MI-by-relation."""

@@ -56,6 +56,7 @@ def _puzzle_attempt(args):
 class SudokuDomain:
     name = "sudoku"
     primary_metric = "solved"
+    extra_metrics = ("cell_acc", "violations")
 
     def __init__(self, cfg: dict):
         self.cfg = cfg
@@ -159,7 +160,7 @@ class SudokuDomain:
         return MaskedTransformer(cfg, relations=relation_matrix(self.box))
 
     # ---------------------------------------------------------------- quality
-    def quality(self, final: torch.Tensor, task: Task) -> pd.DataFrame:
+    def quality(self, final: torch.Tensor, task: Task, model=None) -> pd.DataFrame:
         """solved (valid grid keeping the givens), cell_acc on blanks vs the known solution, violations."""
         rows = []
         for f, init, tgt in zip(final.tolist(), task.init.tolist(), task.target.tolist()):

@@ -1,0 +1,100 @@
+"""Proteins as a masked-sequence domain (METHOD §5): ESM-C, or a small ESM-C-architecture fallback.
+
+Data (in ``data_dir``, written by :func:`.prepare.prepare`): ``train.fasta`` for the fallback's
+masked-diffusion training; ``{split}_tasks.tsv`` decoding tasks (inpainting + unconditional) for
+val/test; ``chains.json`` for the contact analysis. Tokens: 0..19 residues, 20 mask, 21 padding.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ..base import Task
+from .alphabet import AMINO_ACIDS, decode, pad_batch
+from .esmc import MASK_ID, PAD_ID, ESMCMaskedModel, build_fallback, load_pretrained, parameter_count
+from .quality import longest_run, low_complexity, pseudo_perplexity
+from .sequences import read_fasta
+
+log = logging.getLogger(__name__)
+
+
+class ProteinDomain:
+    name = "protein"
+    primary_metric = "recovery"
+    extra_metrics = ("pppl", "low_complexity", "max_run")
+
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        self.backbone = cfg["backbone"]
+        self.pretrained = self.backbone != "fallback"
+        self.mask_id = MASK_ID
+        self.pad_id = PAD_ID
+
+    # ---------------------------------------------------------------- labels for outputs
+    def model_label(self, n_params: int | None = None) -> str:
+        """How every output names the model; the fallback is never passed off as ESM-C."""
+        if self.pretrained:
+            return f"ESM-C {self.backbone.split('_')[1].upper()} (pretrained)"
+        size = f" {n_params / 1e6:.2f}M" if n_params else ""
+        return f"FALLBACK: small ESM-C-architecture model{size} trained here on bundled data, not ESM-C 300M"
+
+    # ---------------------------------------------------------------- data
+    def generate(self, cfg: dict, out_dir: Path, threads: int = 1) -> None:
+        raise RuntimeError("protein data come from `python -m mdmi download` then `python -m mdmi prepare`")
+
+    def train_sequences(self, data_dir: Path) -> torch.Tensor:
+        records, _ = read_fasta(Path(data_dir) / "train.fasta", "reject")
+        return pad_batch([s for _, s in records], PAD_ID)
+
+    def augment(self, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return batch
+
+    def load_task(self, data_dir: Path, split: str) -> Task:
+        path = Path(data_dir) / f"{split}_tasks.tsv"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no protein tasks for split {split!r}; run the prepare step")
+        df = pd.read_csv(path, sep="\t", keep_default_na=False)
+        L = int(df.length.max())
+        init = torch.full((len(df), L), PAD_ID, dtype=torch.long)
+        target = torch.full((len(df), L), PAD_ID, dtype=torch.long)
+        for k, row in enumerate(df.itertuples()):
+            init[k, :row.length] = torch.tensor([MASK_ID if c == "#" else AMINO_ACIDS.index(c) for c in row.init])
+            if row.native:
+                target[k, :row.length] = torch.tensor([AMINO_ACIDS.index(c) for c in row.native])
+            else:
+                target[k] = -1
+        meta = df[["name", "band", "length"]].reset_index(drop=True)
+        return Task(name=split, init=init, target=target, meta=meta)
+
+    # ---------------------------------------------------------------- model
+    def build_model(self, model_cfg: dict) -> torch.nn.Module:
+        layer = int(self.cfg.get("hidden_layer", -1))
+        if self.pretrained:
+            net = load_pretrained(self.backbone, self.cfg.get("weights"), torch.device("cpu"))
+            return ESMCMaskedModel(net, layer, label=self.model_label())
+        net = build_fallback(model_cfg["d_model"], model_cfg["n_heads"], model_cfg["n_layers"])
+        return ESMCMaskedModel(net, layer, label=self.model_label(parameter_count(net)))
+
+    # ---------------------------------------------------------------- quality
+    def quality(self, final: torch.Tensor, task: Task, model=None) -> pd.DataFrame:
+        """recovery (inpainting), pseudo-perplexity of the generated positions, low complexity, longest run."""
+        qcfg = self.cfg["quality"]
+        rows, positions = [], []
+        for f, init, tgt in zip(final.tolist(), task.init.tolist(), task.target.tolist()):
+            gen_pos = [i for i, v in enumerate(init) if v == MASK_ID]
+            positions.append(gen_pos)
+            seq = decode([v for v in f if v != PAD_ID])
+            rec = float("nan") if tgt[0] < 0 else sum(f[i] == tgt[i] for i in gen_pos) / max(1, len(gen_pos))
+            rows.append({"recovery": rec, "complete": all(0 <= v < 20 for v in f if v != PAD_ID),
+                         "low_complexity": low_complexity(seq, qcfg["lc_window"], qcfg["lc_min_entropy"]),
+                         "max_run": longest_run(seq)})
+        df = pd.DataFrame(rows)
+        if model is not None:
+            df["pppl"] = pseudo_perplexity(model, final, positions, qcfg["max_batch"], qcfg["pppl_max_positions"])
+        return df
+
+    def relations(self):
+        return None

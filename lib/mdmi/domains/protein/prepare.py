@@ -1,0 +1,137 @@
+"""From fetched inputs (see :mod:`.download`) to the protein datasets of the workflow.
+
+Writes into ``<data>/``:
+
+    train.fasta             sequences for training the fallback MDM
+    val.fasta, test.fasta   held-out sequences (estimator states, decoding tasks)
+    val_tasks.tsv, test_tasks.tsv
+                            decoding tasks: inpainting (a configured fraction of a held-out sequence
+                            masked, '#' in ``init``) and unconditional generation (all masked)
+    chains.json             structure chains for the contact analysis: sequence, C-beta coordinates
+    excluded.tsv            every record left out, with the reason (never silently dropped)
+
+Held-out sequences and chains are kept out of training: a training record that is nearly
+identical to a held-out sequence or a chain (>= ``identity_kmer`` of its 5-mers shared) is moved
+out of the training set.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+
+import pandas as pd
+
+from ...io import read_json, write_json, write_text
+from .alphabet import ProteinDataError
+from .sequences import read_fasta, write_fasta
+from .structure import chain_ids, read_chain
+
+log = logging.getLogger(__name__)
+KMER = 5
+
+
+def _kmers(s: str) -> set[str]:
+    return {s[i:i + KMER] for i in range(len(s) - KMER + 1)}
+
+
+def near_identical(a: set[str], b: set[str], threshold: float) -> bool:
+    """True if the smaller k-mer set shares >= threshold of its k-mers with the other."""
+    if not a or not b:
+        return False
+    return len(a & b) / min(len(a), len(b)) >= threshold
+
+
+def load_chains(raw: Path, sources: dict, policy: str) -> list:
+    chains = []
+    for entry in sources["structures"]:
+        path = raw / "structures" / entry["file"]
+        ids = [entry["chain"]] if entry.get("chain") is not None else chain_ids(path)
+        for cid in ids:
+            chains.append(read_chain(path, cid, policy))
+    names = [c.name for c in chains]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ProteinDataError(f"duplicate chain names {dup}: list each structure file/chain once")
+    return chains
+
+
+def prepare(dcfg: dict, raw: Path, out: Path, seed: int) -> dict:
+    """Parse, filter and split the fetched inputs; returns a summary (also logged)."""
+    data = dcfg["data"]
+    raw, out = Path(raw), Path(out)
+    sources = read_json(raw / "sources.json")
+    policy = data["nonstandard"]
+    excluded = []
+    records = []
+    for entry in sources["sequences"]:
+        recs, excl = read_fasta(raw / "sequences" / entry["file"], policy)
+        excluded += [(entry["file"], n, "non-standard residue") for n in excl]
+        records += [(n, s) for n, s in recs]
+    lo, hi = data["min_length"], data["max_length"]
+    kept = []
+    for n, s in records:
+        if not lo <= len(s) <= hi:
+            excluded.append(("sequences", n, f"length {len(s)} outside [{lo}, {hi}]"))
+        else:
+            kept.append((n, s))
+    seen, uniq = set(), []
+    for n, s in kept:
+        if s in seen:
+            excluded.append(("sequences", n, "duplicate sequence"))
+        else:
+            seen.add(s)
+            uniq.append((n, s))
+    chains = load_chains(raw, sources, policy)
+    rng = random.Random(seed)
+    order = list(range(len(uniq)))
+    rng.shuffle(order)
+    n_held = max(2, int(round(data["heldout_fraction"] * len(uniq))))
+    if len(uniq) - n_held < 2:
+        raise ProteinDataError(f"only {len(uniq)} usable sequences after filtering; need more than {n_held + 2} "
+                               "(check protein.data.sequences, min_length/max_length)")
+    held = [uniq[i] for i in order[:n_held]]
+    val, test = held[: n_held // 2], held[n_held // 2:]
+    protect = [_kmers(s) for _, s in held] + [_kmers(c.sequence) for c in chains]
+    train = []
+    for i in order[n_held:]:
+        n, s = uniq[i]
+        k = _kmers(s)
+        if any(near_identical(k, p, data["identity_kmer"]) for p in protect):
+            excluded.append(("sequences", n, "near-identical to a held-out sequence or structure chain"))
+        else:
+            train.append((n, s))
+    write_fasta(out / "train.fasta", train)
+    write_fasta(out / "val.fasta", val)
+    write_fasta(out / "test.fasta", test)
+    for offset, (split, recs) in enumerate((("val", val), ("test", test)), start=1):
+        write_text(out / f"{split}_tasks.tsv", make_tasks(recs, dcfg["tasks"], seed * 1_000 + offset).to_csv(
+            sep="\t", index=False))
+    write_json(out / "chains.json", [{"name": c.name, "sequence": c.sequence, "coords": c.coords.round(3).tolist(),
+                                      "residue_ids": c.residue_ids, "cb_missing": c.cb_missing} for c in chains])
+    write_text(out / "excluded.tsv", pd.DataFrame(excluded, columns=["file", "record", "reason"]).to_csv(
+        sep="\t", index=False))
+    summary = {"source": sources["source"], "train": len(train), "val": len(val), "test": len(test),
+               "chains": [c.name for c in chains], "excluded": len(excluded)}
+    for file, name, reason in excluded:
+        log.info("excluded %s:%s (%s)", file, name, reason)
+    log.info("protein data: %s", summary)
+    return summary
+
+
+def make_tasks(records: list[tuple[str, str]], tcfg: dict, seed: int) -> pd.DataFrame:
+    """Inpainting tasks (first ``inpaint.sequences`` records, ``inpaint.fraction`` masked at random)
+    and ``unconditional.count`` all-masked sequences of ``unconditional.length``."""
+    rng = random.Random(seed)
+    rows = []
+    inp = tcfg["inpaint"]
+    for name, seq in records[: inp["sequences"]]:
+        k = max(1, int(round(inp["fraction"] * len(seq))))
+        pos = set(rng.sample(range(len(seq)), k))
+        init = "".join("#" if i in pos else c for i, c in enumerate(seq))
+        rows.append({"name": name, "band": "inpaint", "length": len(seq), "init": init, "native": seq})
+    unc = tcfg["unconditional"]
+    for k in range(unc["count"]):
+        rows.append({"name": f"uncond_{k}", "band": "unconditional", "length": unc["length"],
+                     "init": "#" * unc["length"], "native": ""})
+    return pd.DataFrame(rows)

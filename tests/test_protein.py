@@ -1,0 +1,324 @@
+"""The protein half: ESM-C adapter, sequence/structure parsing, contacts, downloader, quality scores."""
+import gzip
+import http.server
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mdmi.decoding import METHODS, decode
+from mdmi.domains.protein.alphabet import AMINO_ACIDS, ProteinDataError, clean_sequence, decode as aa_decode, encode
+from mdmi.domains.protein.contacts import chance_rate, precision_at
+from mdmi.domains.protein.download import DownloadError, fetch, sha256
+from mdmi.domains.protein.esmc import MASK_ID, PAD_ID, ESMCMaskedModel, WeightsUnavailable, build_fallback, load_pretrained
+from mdmi.domains.protein.quality import longest_run, low_complexity, pseudo_perplexity
+from mdmi.domains.protein.sequences import read_fasta
+from mdmi.domains.protein.structure import chain_ids, contact_map, read_chain, structure_stem
+from mdmi.estimator import EstimatorConfig, MIHead
+from mdmi.mi import exact_mi_batch
+from mdmi.mimap import apc, averaged_mi_map, categorical_jacobian
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED = ROOT / "data" / "proteins"
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return ESMCMaskedModel(build_fallback(32, 2, 1)).eval()
+
+
+# ---------------------------------------------------------------- adapter
+def test_token_mapping_round_trips(model):
+    seq = "".join(AMINO_ACIDS) + "MKV"
+    assert aa_decode(encode(seq)) == seq
+    from esm.tokenization import get_esmc_model_tokenizers
+    tok = get_esmc_model_tokenizers()
+    x = torch.cat([encode(seq), torch.tensor([MASK_ID, PAD_ID, PAD_ID])])[None]
+    esm = model.esm_tokens(x)[0]
+    assert esm[0] == tok.cls_token_id and esm[len(seq) + 2] == tok.eos_token_id   # EOS after the mask, before pads
+    assert tok.decode(esm[1:len(seq) + 1].tolist()).replace(" ", "") == seq
+    assert esm[len(seq) + 1] == tok.mask_token_id                                  # masked = ESM's <mask>
+    assert (esm[len(seq) + 3:] == tok.pad_token_id).all()
+
+
+def test_logits_over_20_residues_and_hidden_shape(model):
+    x = torch.randint(0, 20, (3, 17))
+    x[0, 4] = MASK_ID
+    logits, hidden = model(x)
+    assert logits.shape == (3, 17, 20) and hidden.shape == (3, 17, 32)
+    assert model.num_values == 20 and model.mask_id == MASK_ID
+
+
+def test_padding_changes_nothing(model):
+    x = torch.randint(0, 20, (1, 12))
+    x[0, 3] = MASK_ID
+    padded = torch.cat([x, torch.full((1, 5), PAD_ID)], 1)
+    a, ha = model(x)
+    b, hb = model(padded)
+    assert torch.allclose(a, b[:, :12], atol=1e-5) and torch.allclose(ha, hb[:, :12], atol=1e-5)
+
+
+def test_masked_positions_are_seen_as_masked(model):
+    """The model's output at a masked position does not depend on the residue hidden under the mask."""
+    x = torch.randint(0, 20, (1, 10))
+    x1 = x.clone(); x1[0, 5] = MASK_ID
+    logits1, _ = model(x1)
+    x2 = x.clone(); x2[0, 5] = (x[0, 5] + 1) % 20
+    logits2, _ = model(x2)
+    assert not torch.allclose(logits1, logits2)                       # the token matters when visible
+    assert torch.allclose(model(x1)[0], logits1)
+
+
+def test_pretrained_without_weights_says_what_to_do(tmp_path, monkeypatch):
+    with pytest.raises(WeightsUnavailable, match="protein.weights"):
+        load_pretrained("esmc_300m", str(tmp_path / "missing.pth"), torch.device("cpu"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(WeightsUnavailable, match="Hugging Face snapshot EvolutionaryScale/esmc-300m"):
+        load_pretrained("esmc_300m", None, torch.device("cpu"))
+    bad = tmp_path / "bad.pth"
+    torch.save({"not": torch.zeros(1)}, bad)
+    with pytest.raises(WeightsUnavailable, match="not an esmc_300m state dict"):
+        load_pretrained("esmc_300m", str(bad), torch.device("cpu"))
+
+
+# ---------------------------------------------------------------- core on the protein adapter
+def test_exact_mi_on_protein_states_is_symmetric_nonnegative(model):
+    x = torch.randint(0, 20, (2, 9))
+    x[:, [1, 4, 6]] = MASK_ID
+    x = torch.cat([x, torch.full((2, 3), PAD_ID)], 1)
+    mi, passes = exact_mi_batch(model, x, max_batch=64)
+    assert passes == 2 * 3 * 20
+    assert (mi >= 0).all() and torch.allclose(mi, mi.transpose(1, 2))
+    visible = x != MASK_ID
+    assert (mi[visible[:, :, None].expand_as(mi)] == 0).all()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_decoder_runs_on_the_protein_adapter(model, method):
+    x = torch.randint(0, 20, (3, 14))
+    x[:, ::2] = MASK_ID
+    x[2, 10:] = PAD_ID                                   # a shorter sequence in the batch
+    head = MIHead(EstimatorConfig(d_in=32, rank=4, hidden=4, max_len=32)) if method == "mi" else None
+    res = decode(model, x, method, estimator=head, eps=0.05)
+    assert not (res.tokens == MASK_ID).any()
+    assert (res.tokens[x != MASK_ID] == x[x != MASK_ID]).all()           # visible residues and padding kept
+    assert (res.tokens[2, 10:] == PAD_ID).all()
+    assert (res.passes >= 1).all() and (res.passes <= (x == MASK_ID).sum(-1)).all()
+
+
+# ---------------------------------------------------------------- sequences
+def test_fasta_reading_and_errors(tmp_path):
+    ok = tmp_path / "ok.fa"
+    ok.write_text(">a\nMKV-LA.\n>b\nacdef\n")
+    recs, excl = read_fasta(ok)
+    assert recs == [("a", "MKVLA"), ("b", "ACDEF")] and excl == []
+    notfasta = tmp_path / "x.fa"
+    notfasta.write_text("MKVLA\n")
+    with pytest.raises(ProteinDataError, match="not a FASTA file"):
+        read_fasta(notfasta)
+    empty = tmp_path / "e.fa"
+    empty.write_text(">a\n\n>b\nMK\n")
+    with pytest.raises(ProteinDataError, match="empty sequence"):
+        read_fasta(empty)
+    odd = tmp_path / "o.fa"
+    odd.write_text(">good\nMKV\n>weird\nMKXV\n>sec\nMUK\n")
+    with pytest.raises(ProteinDataError, match="weird'.*'X' at position 3"):
+        read_fasta(odd, "reject")
+    recs, excl = read_fasta(odd, "exclude")
+    assert [n for n, _ in recs] == ["good"] and excl == ["weird", "sec"]
+    with pytest.raises(ProteinDataError, match="'X'"):
+        read_fasta(odd, "map")                             # X cannot be mapped
+    assert clean_sequence("MUK", "s", "map") == "MCK"
+
+
+# ---------------------------------------------------------------- structures and contacts
+@pytest.mark.parametrize("rel,chain,length,contacts", [("structures/1ubi.pdb.gz", "A", 76, 141),
+                                                       ("structures/5pti.cif.gz", "A", 58, 113)])
+def test_contact_maps_match_a_direct_distance_computation(rel, chain, length, contacts):
+    path = BUNDLED / rel
+    ch = read_chain(path, chain)
+    assert len(ch.sequence) == length and ch.name == f"{structure_stem(path)}_{chain}"
+    cmap = contact_map(ch.coords)
+    # direct: read C-beta (C-alpha for Gly) straight from the ATOM records / biopython atoms
+    from Bio.PDB import MMCIFParser, PDBParser
+    import io
+    text = gzip.open(path, "rt").read()
+    parser = MMCIFParser(QUIET=True) if ".cif" in path.name else PDBParser(QUIET=True)
+    s = parser.get_structure("x", io.StringIO(text))[0][chain]
+    xyz = np.array([(r["CA"] if r.get_resname() == "GLY" else r["CB"]).coord for r in s if r.id[0] == " " and "CA" in r])
+    L = len(xyz)
+    direct = np.zeros((L, L), dtype=bool)
+    for i in range(L):
+        for j in range(L):
+            direct[i, j] = abs(i - j) >= 6 and np.linalg.norm(xyz[i] - xyz[j]) < 8.0
+    assert (cmap == direct).all() and np.triu(cmap, 1).sum() == contacts
+
+
+def test_all_chains_of_a_file_and_chain_errors(tmp_path):
+    assert chain_ids(BUNDLED / "structures" / "1hpv.pdb.gz") == ["A", "B"]
+    with pytest.raises(ProteinDataError, match="no chain 'Z'"):
+        read_chain(BUNDLED / "structures" / "1ubi.pdb.gz", "Z")
+    bad = tmp_path / "bad.pdb"
+    bad.write_text("HEADER    nothing here\nEND\n")
+    with pytest.raises(ProteinDataError, match="no ATOM/HETATM records"):
+        read_chain(bad, "A")
+    broken = tmp_path / "broken.pdb"
+    broken.write_text("ATOM      1  CA  ALA A   1      xx.xxx  11.000  12.000  1.00  0.00           C\n")
+    with pytest.raises(ProteinDataError, match="malformed PDB"):
+        read_chain(broken, "A")
+
+
+def test_precision_and_chance_on_a_known_map():
+    L = 12
+    contacts = np.zeros((L, L), dtype=bool)
+    contacts[0, 8] = contacts[8, 0] = contacts[2, 11] = contacts[11, 2] = True
+    scores = np.zeros((L, L))
+    scores[0, 8] = scores[8, 0] = 5.0              # the best pair is a contact
+    scores[1, 9] = scores[9, 1] = 4.0              # the second is not
+    assert precision_at(scores, contacts, 1, 6) == 1.0
+    assert precision_at(scores, contacts, 2, 6) == 0.5
+    pairs = sum(1 for i in range(L) for j in range(i + 1, L) if j - i >= 6)
+    assert chance_rate(contacts, 6) == pytest.approx(2 / pairs)
+
+
+def test_averaged_maps_and_jacobian(model):
+    tokens = encode("MKVLAAGICWTEHHKL")
+    gen = torch.Generator().manual_seed(0)
+    full = averaged_mi_map(model, tokens, 1.0, 5, gen)
+    assert full["states"] == 1 and (full["coverage"] + torch.eye(16, dtype=torch.long) >= 1).all()
+    assert torch.allclose(full["exact"], full["exact"].T) and (full["exact"] >= 0).all()
+    part = averaged_mi_map(model, tokens, 0.5, 4, gen)
+    assert part["states"] == 4 and part["clamped_passes"] == 4 * 8 * 20
+    assert (part["exact"][part["coverage"] == 0] == 0).all()
+    J = categorical_jacobian(model, tokens, max_batch=64)
+    assert J.shape == (16, 16) and torch.allclose(J, J.T, atol=1e-6)
+    m = torch.rand(6, 6); m = m + m.T
+    assert torch.allclose(apc(m), apc(m).T)
+
+
+# ---------------------------------------------------------------- quality
+def test_quality_scores(model):
+    assert low_complexity("A" * 30) == 1.0
+    assert low_complexity("ACDEFGHIKLMNPQRSTVWY" * 2) == 0.0
+    assert longest_run("MKKKVA") == 3
+    x = torch.randint(0, 20, (2, 10))
+    ppl = pseudo_perplexity(model, x, [[1, 2, 3], []])
+    assert ppl[0] > 1 and np.isnan(ppl[1])
+
+
+# ---------------------------------------------------------------- downloader vs a local HTTP server
+class _Handler(http.server.BaseHTTPRequestHandler):
+    state = {}
+
+    def do_GET(self):
+        if self.path.startswith("/flaky"):
+            n = self.state.get(self.path, 0)
+            self.state[self.path] = n + 1
+            if n == 0:
+                self.send_response(503); self.end_headers(); return
+        if self.path.startswith("/missing"):
+            self.send_response(404); self.end_headers(); return
+        body = b">P1\nMKVLA\n"
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def server():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    _Handler.state = {}
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+
+
+def test_download_success_retry_404_checksum(server, tmp_path):
+    good = hashlib_sha(b">P1\nMKVLA\n")
+    dest = tmp_path / "seq.fasta"
+    assert fetch(f"{server}/ok", dest, retries=0, backoff=0) == good and dest.read_bytes() == b">P1\nMKVLA\n"
+    assert fetch(f"{server}/flaky", tmp_path / "f.fasta", retries=2, backoff=0) == good      # 503, then 200
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        fetch(f"{server}/missing", tmp_path / "m.fasta", retries=3, backoff=0)
+    with pytest.raises(DownloadError, match="checksum mismatch"):
+        fetch(f"{server}/ok", tmp_path / "c.fasta", retries=0, backoff=0, expected_sha256="0" * 64)
+    with pytest.raises(DownloadError, match="failed after 1 attempts"):
+        fetch("http://127.0.0.1:9/", tmp_path / "n.fasta", retries=0, backoff=0, timeout=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.fasta", "seq.fasta"]     # no partial files
+    assert sha256(dest) == good
+
+
+def test_online_source_end_to_end_against_local_server(server, tmp_path):
+    from mdmi.domains.protein.download import get_inputs
+    ocfg = {"uniprot_url": server, "rcsb_url": server, "uniprot_query": None, "accessions": ["P1", "P2"],
+            "max_sequences": 10, "structures": [], "checksums": {}, "retries": 1, "timeout": 5, "backoff": 0}
+    info = get_inputs({"source": "online", "online": ocfg}, tmp_path / "raw")
+    assert [e["file"] for e in info["sequences"]] == ["P1.fasta", "P2.fasta"]
+    assert (tmp_path / "raw" / "sources.json").exists()
+
+
+def hashlib_sha(b: bytes) -> str:
+    import hashlib
+    return hashlib.sha256(b).hexdigest()
+
+
+def test_prepare_splits_and_lists_every_exclusion(tmp_path):
+    from mdmi.domains.protein.prepare import prepare
+    from mdmi.io import write_json
+    raw = tmp_path / "raw"
+    (raw / "sequences").mkdir(parents=True)
+    (raw / "structures").mkdir()
+    import random
+    rng = random.Random(0)
+    recs = [(f"s{k}", "".join(rng.choice(AMINO_ACIDS) for _ in range(60))) for k in range(20)]
+    recs.append(("dup", recs[0][1]))
+    recs.append(("odd", "MKXV" + recs[1][1][4:]))
+    recs.append(("short", "MKV"))
+    ubi = read_chain(BUNDLED / "structures" / "1ubi.pdb.gz", "A").sequence
+    recs.append(("ubi_like", ubi))
+    (raw / "sequences" / "x.fasta").write_text("".join(f">{n}\n{s}\n" for n, s in recs))
+    import shutil
+    shutil.copy(BUNDLED / "structures" / "1ubi.pdb.gz", raw / "structures" / "1ubi.pdb.gz")
+    write_json(raw / "sources.json", {"source": "bundled", "sequences": [{"file": "x.fasta"}],
+                                      "structures": [{"file": "1ubi.pdb.gz", "chain": "A"}]})
+    cfg = {"data": {"nonstandard": "exclude", "min_length": 50, "max_length": 300, "heldout_fraction": 0.2,
+                    "identity_kmer": 0.9},
+           "tasks": {"inpaint": {"sequences": 2, "fraction": 0.2}, "unconditional": {"count": 1, "length": 30}}}
+    summary = prepare(cfg, raw, tmp_path / "data", seed=0)
+    import pandas as pd
+    excl = pd.read_csv(tmp_path / "data" / "excluded.tsv", sep="\t")
+    reasons = dict(zip(excl.record, excl.reason))
+    assert reasons["odd"] == "non-standard residue" and "length" in reasons["short"]
+    assert reasons["dup"] == "duplicate sequence" and "near-identical" in reasons["ubi_like"]
+    split = {s: {n for n, _ in read_fasta(tmp_path / "data" / f"{s}.fasta")[0]} for s in ("train", "val", "test")}
+    assert not (split["train"] & split["val"]) and not (split["train"] & split["test"]) and not (split["val"] & split["test"])
+    assert summary["chains"] == ["1ubi_A"] and summary["train"] + summary["val"] + summary["test"] == 20
+    from mdmi.domains.protein.domain import ProteinDomain
+    task = ProteinDomain({"backbone": "fallback"}).load_task(tmp_path / "data", "val")
+    assert list(task.meta.band) == ["inpaint", "inpaint", "unconditional"]
+    assert (task.target[2] == -1).all() and ((task.init == MASK_ID).sum(-1)[:2] == 12).all()
+
+
+def test_download_cli_offline_is_a_one_line_error(tmp_path):
+    import subprocess
+    import sys
+    import yaml
+    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg["protein"]["data"]["source"] = "online"
+    on = cfg["protein"]["data"]["online"]
+    on.update(uniprot_url="http://127.0.0.1:9", rcsb_url="http://127.0.0.1:9", retries=0, timeout=2)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    r = subprocess.run([sys.executable, "-m", "mdmi", "download", "--config", str(path), "--out", str(tmp_path / "raw")],
+                       capture_output=True, text=True)
+    last = r.stderr.strip().splitlines()[-1]       # log lines (retries) come before the one error line
+    assert r.returncode == 2 and last.startswith("mdmi download: error:") and "source: bundled" in last
+    assert r.stderr.count("error:") == 1
+    assert not (tmp_path / "raw" / "sources.json").exists()

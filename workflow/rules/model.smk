@@ -1,0 +1,143 @@
+# The stages every domain shares: MDM -> exact MI labels -> estimator -> evaluation -> decoding
+# sweeps -> per-domain table parts. {domain} is one of config["domains"].
+DATA_FILES = {  # what a domain's data step writes: the training set and the per-split task file
+    "sudoku": {"train": "train_grids.txt", "split": "{split}.txt"},
+    "protein": {"train": "train.fasta", "split": "{split}_tasks.tsv"},
+}
+
+
+def data_file(domain, split=None):
+    name = DATA_FILES[domain]["train"] if split is None else DATA_FILES[domain]["split"].format(split=split)
+    return f"{RESULTS}/{domain}/data/{name}"
+
+
+rule train_mdm:
+    input:
+        CONFIG,
+        data=lambda wc: data_file(wc.domain),
+    output:
+        f"{RESULTS}/{{domain}}/mdm/model.pt",
+    log:
+        f"{RESULTS}/logs/{{domain}}_train_mdm.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{domain}}_train_mdm.tsv"
+    threads: config["threads"]
+    resources:
+        gpu=1 if config["device"] != "cpu" else 0,
+    shell:
+        "{PY} --threads {threads} train-mdm --config {CONFIG} --domain {wildcards.domain} "
+        "--data {RESULTS}/{wildcards.domain}/data --out {output} --ckpt {RESULTS}/{wildcards.domain}/mdm/checkpoint.pt "
+        "2>&1 | tee {log}"
+
+
+rule label:
+    input:
+        CONFIG,
+        model=f"{RESULTS}/{{domain}}/mdm/model.pt",
+        data=lambda wc: data_file(wc.domain, "val"),
+    output:
+        f"{RESULTS}/{{domain}}/labels/{{split}}.pt",
+    wildcard_constraints:
+        split="train|val",
+    log:
+        f"{RESULTS}/logs/{{domain}}_label_{{split}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{domain}}_label_{{split}}.tsv"
+    threads: config["threads"]
+    resources:
+        gpu=1 if config["device"] != "cpu" else 0,
+    shell:
+        "{PY} --threads {threads} label --config {CONFIG} --domain {wildcards.domain} "
+        "--data {RESULTS}/{wildcards.domain}/data --model {input.model} --split {wildcards.split} --out {output} "
+        "2>&1 | tee {log}"
+
+
+rule train_estimator:
+    input:
+        CONFIG,
+        model=f"{RESULTS}/{{domain}}/mdm/model.pt",
+        labels=f"{RESULTS}/{{domain}}/labels/train.pt",
+    output:
+        f"{RESULTS}/{{domain}}/estimator/head.pt",
+    log:
+        f"{RESULTS}/logs/{{domain}}_train_estimator.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{domain}}_train_estimator.tsv"
+    threads: config["threads"]
+    shell:
+        "{PY} --threads {threads} train-estimator --config {CONFIG} --domain {wildcards.domain} --model {input.model} "
+        "--labels {input.labels} --out {output} --ckpt {RESULTS}/{wildcards.domain}/estimator/checkpoint.pt "
+        "2>&1 | tee {log}"
+
+
+rule eval_estimator:
+    input:
+        CONFIG,
+        model=f"{RESULTS}/{{domain}}/mdm/model.pt",
+        head=f"{RESULTS}/{{domain}}/estimator/head.pt",
+        labels=f"{RESULTS}/{{domain}}/labels/val.pt",
+    output:
+        eval=f"{RESULTS}/{{domain}}/estimator/eval.json",
+        relations=f"{RESULTS}/{{domain}}/estimator/mi_by_relation.csv",
+        example=f"{RESULTS}/{{domain}}/estimator/example_state.npz",
+    log:
+        f"{RESULTS}/logs/{{domain}}_eval_estimator.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{domain}}_eval_estimator.tsv"
+    threads: config["threads"]
+    shell:
+        "{PY} --threads {threads} eval-estimator --config {CONFIG} --domain {wildcards.domain} --model {input.model} "
+        "--estimator {input.head} --labels {input.labels} --out {output.eval} --relations {output.relations} "
+        "--example {output.example} 2>&1 | tee {log}"
+
+
+def _decode_inputs(wc):
+    inputs = {"config": CONFIG, "model": f"{RESULTS}/{wc.domain}/mdm/model.pt", "data": data_file(wc.domain, wc.split)}
+    if wc.method == "mi":
+        inputs["head"] = f"{RESULTS}/{wc.domain}/estimator/head.pt"
+    return inputs
+
+
+rule decode:
+    input:
+        unpack(_decode_inputs),
+    output:
+        f"{RESULTS}/{{domain}}/decode/{{split}}/{{method}}.csv",
+    wildcard_constraints:
+        split="val|test",
+        method="|".join(ALL_METHODS),
+    params:
+        head=lambda wc: f"--estimator {RESULTS}/{wc.domain}/estimator/head.pt" if wc.method == "mi" else "",
+    log:
+        f"{RESULTS}/logs/{{domain}}_decode_{{split}}_{{method}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{domain}}_decode_{{split}}_{{method}}.tsv"
+    threads: 1  # many small batched passes: two single-thread jobs side by side beat one two-thread job
+    shell:
+        "{PY} --threads {threads} decode --config {CONFIG} --domain {wildcards.domain} --data {RESULTS}/{wildcards.domain}/data "
+        "--model {input.model} {params.head} --split {wildcards.split} --method {wildcards.method} --out {output} "
+        "2>&1 | tee {log}"
+
+
+def _table_inputs(wc):
+    inputs = {"config": CONFIG, "eval": f"{RESULTS}/{wc.domain}/estimator/eval.json",
+              "decodes": expand(f"{RESULTS}/{wc.domain}/decode/{{split}}/{{method}}.csv", split=["val", "test"],
+                                method=METHODS[wc.domain])}
+    if wc.domain == "protein":
+        inputs["contacts"] = f"{RESULTS}/tables/contacts.csv"
+    return inputs
+
+
+rule tables:
+    input:
+        unpack(_table_inputs),
+    output:
+        expand(f"{RESULTS}/tables/parts/{{{{domain}}}}/{{name}}.{{ext}}", name=TABLE_NAMES, ext=["csv", "md"]),
+    params:
+        contacts=lambda wc: f"--contacts {RESULTS}/tables/contacts.csv" if wc.domain == "protein" else "",
+    log:
+        f"{RESULTS}/logs/{{domain}}_tables.log",
+    threads: 1
+    shell:
+        "{PY} --threads {threads} tables --config {CONFIG} --domain {wildcards.domain} --estimator-eval {input.eval} "
+        "--decodes {input.decodes} {params.contacts} --out-dir {RESULTS}/tables/parts/{wildcards.domain} 2>&1 | tee {log}"
