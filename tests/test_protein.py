@@ -322,3 +322,40 @@ def test_download_cli_offline_is_a_one_line_error(tmp_path):
     assert r.returncode == 2 and last.startswith("mdmi download: error:") and "source: bundled" in last
     assert r.stderr.count("error:") == 1
     assert not (tmp_path / "raw" / "sources.json").exists()
+
+
+def test_esmc_300m_config_without_weights_stops_with_one_line(tmp_path):
+    """The paper configuration's model step, on a machine without the weights: a clear one-line error."""
+    import os
+    import subprocess
+    import sys
+    import yaml
+    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg["protein"]["backbone"] = "esmc_300m"
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    out = tmp_path / "model.pt"
+    r = subprocess.run([sys.executable, "-m", "mdmi", "-q", "train-mdm", "--config", str(path), "--domain", "protein",
+                        "--data", str(tmp_path), "--out", str(out), "--ckpt", str(tmp_path / "ck.pt")],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "esmc_300m" in r.stderr and "protein.weights" in r.stderr and "HF_HUB_OFFLINE" in r.stderr
+    assert not out.exists()
+
+
+def test_knob_choice_rejects_degenerate_output_by_guards():
+    import pandas as pd
+    from mdmi.report import choose_knobs
+    rows = []
+    for seq in range(4):
+        rows.append(dict(method="sequential", knob="-", seq=seq, passes=40, label_passes=0, recovery=0.5, pppl=4.0,
+                         low_complexity=0.05))
+        rows.append(dict(method="topk", knob="k=8", seq=seq, passes=5, label_passes=0, recovery=0.5, pppl=9.0,
+                         low_complexity=0.30))         # same recovery, degenerate sequences
+        rows.append(dict(method="topk", knob="k=2", seq=seq, passes=20, label_passes=0, recovery=0.49, pppl=4.2,
+                         low_complexity=0.06))
+    val = pd.DataFrame(rows)
+    guards = {"pppl": {"max_ratio": 1.1}, "low_complexity": {"max_increase": 0.05}}
+    assert choose_knobs(val, "recovery", 0.03)[0]["topk"] == "k=8"
+    assert choose_knobs(val, "recovery", 0.03, guards)[0]["topk"] == "k=2"

@@ -194,7 +194,8 @@ def cmd_tables(args):
     write_table(summarise(rows, metric, by_band=True, extras=extras).assign(domain=domain.name, scale=scale),
                 out / "decoding_sweep_by_band")
     write_table(report.table1(domain.name, ev, scale), out / "table1")
-    t2 = report.table2(domain.name, val, test, metric, tol, scale, extras, ev.get("model", ""))
+    t2 = report.table2(domain.name, val, test, metric, tol, scale, extras, ev.get("model", ""),
+                       dcfg["decode"].get("guards"))
     write_table(t2, out / "table2")
     contacts = pd.read_csv(args.contacts) if args.contacts else None
     write_table(report.claims(domain.name, t2, test, ev, ev.get("relations"), metric, tol, scale, contacts),
