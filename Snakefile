@@ -48,6 +48,7 @@ include: "workflow/rules/sudoku.smk"
 include: "workflow/rules/protein.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/bench.smk"
 
 
 rule all:

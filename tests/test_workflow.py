@@ -105,6 +105,20 @@ def test_rerun_is_a_noop_and_results_are_deterministic(ci_run, tmp_path):
         pd.testing.assert_frame_equal(a[keep], b[keep])
 
 
+def test_bench_command_on_the_ci_models(ci_run):
+    r = snakemake("results/benchmarks/bench.json", "--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"),
+                  cwd=ci_run)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    bench = json.loads((ci_run / "results" / "benchmarks" / "bench.json").read_text())
+    for key in ("labelling_speedup_vs_naive", "label_max_abs_diff_nats", "estimator_speedup_vs_exact", "matmul_fraction"):
+        assert bench[key] > 0 or key == "label_max_abs_diff_nats", key
+    assert bench["label_max_abs_diff_nats"] <= 1e-5 and bench["device"] and bench["config"]
+    assert set(bench["domains"]) == {"sudoku", "protein"}
+    for d in bench["domains"].values():
+        assert {x["method"] for x in d["decoding"]} >= {"sequential", "mi", "mi-exact"}
+        assert d["labelling"]["clamped_passes"] > 0 and d["flops_per_clamped_pass"] > 0
+
+
 def test_solve_command_on_a_user_puzzle_file(ci_run, tmp_path):
     model = ci_run / "results" / "sudoku" / "mdm" / "model.pt"
     puzzles = (ci_run / "results" / "sudoku" / "data" / "test.txt").read_text().splitlines()[:3]

@@ -223,6 +223,38 @@ def cmd_combine(args):
         write_table(pd.concat(frames, ignore_index=True), Path(args.out_dir) / name)
 
 
+def cmd_bench(args):
+    import torch
+    from .bench import bench_domain, format_table
+    from .config import domain_config, load_config
+    from .device import pick_device
+    from .domains import get_domain
+    from .io import load_torch, write_json
+    from .train_estimator import load_estimator
+    from .train_mdm import load_mdm
+    cfg = load_config(args.config)
+    device = pick_device(cfg["device"], args.threads or cfg["threads"])
+    results, out = Path(args.results), {}
+    for name in cfg["domains"]:
+        dcfg = domain_config(cfg, name)
+        domain = get_domain(name, dcfg)
+        model = load_mdm(domain, results / name / "mdm" / "model.pt", device)
+        head = load_estimator(results / name / "estimator" / "head.pt", device)
+        labels = load_torch(results / name / "labels" / "val.pt")
+        task = domain.load_task(results / name / "data", "val")
+        out[name] = bench_domain(model, head, labels, task, dcfg, args.states, args.sequences)
+        print(format_table(name, out[name]), flush=True)
+    first = out[cfg["domains"][0]]
+    write_json(args.out, {
+        "labelling_speedup_vs_naive": first["labelling"]["speedup_vs_naive"],
+        "label_max_abs_diff_nats": first["labelling"]["max_abs_diff_nats"],
+        "estimator_speedup_vs_exact": first["estimator"]["speedup_vs_exact"],
+        "matmul_fraction": first["matmul_fraction"], "headline_domain": cfg["domains"][0],
+        "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "threads": torch.get_num_threads(), "torch": torch.__version__, "config": args.config, "scale": cfg["scale"],
+        "states": args.states, "domains": out})
+
+
 def cmd_manifest(args):
     from .manifest import write_manifest
     from .config import load_config
@@ -333,6 +365,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, default="protein"); p.add_argument("--model", required=True); p.add_argument("--estimator")
     p.add_argument("--chains", required=True); p.add_argument("--maps", required=True, help="folder for per-chain maps")
     p.add_argument("--out", required=True); p.set_defaults(fn=cmd_contacts)
+
+    p = sub.add_parser("bench", help="labelling (batched vs naive), estimator and decoding cost on this device")
+    _common(p, domain=False); p.add_argument("--results", default="results")
+    p.add_argument("--states", type=int, default=8, help="held-out labelled states to time")
+    p.add_argument("--sequences", type=int, default=8, help="validation tasks to decode per method")
+    p.add_argument("--out", required=True, help="bench.json"); p.set_defaults(fn=cmd_bench)
 
     p = sub.add_parser("manifest", help="write results/manifest.json")
     _common(p, domain=False); p.add_argument("--results", default="results"); p.add_argument("--out", required=True)
