@@ -21,6 +21,7 @@ import torch
 
 from .config import knob_grid
 from .decoding import decode
+from .evaluate import time_per_state
 from .mi import exact_mi_batch
 from .protocol import model_device
 
@@ -85,13 +86,6 @@ def label_timing(model, tokens: torch.Tensor, max_batch: int) -> dict:
             "max_abs_diff_nats": float((batched - naive).abs().max()), "peak_memory_mb": peak_memory_mb(dev)}
 
 
-@torch.inference_mode()
-def estimator_timing(model, head, tokens: torch.Tensor) -> float:
-    """Wall seconds per state of one MDM pass plus the head, one state at a time."""
-    from .evaluate import time_per_state
-    return time_per_state(model, head, tokens, model_device(model))
-
-
 def decode_timing(model, head, task, methods: dict, sequences: int, max_batch: int) -> list[dict]:
     """Per configured method at its first knob: mean passes and wall seconds per sequence."""
     init = task.init[:sequences]
@@ -109,7 +103,7 @@ def decode_timing(model, head, task, methods: dict, sequences: int, max_batch: i
 def bench_domain(model, head, labels: dict, task, dcfg: dict, states: int, sequences: int) -> dict:
     tokens = labels["tokens"][:states]
     lab = label_timing(model, tokens, int(dcfg["labels"]["max_batch"]))
-    est_s = estimator_timing(model, head, tokens)
+    est_s = time_per_state(model, head, tokens, model_device(model))
     exact_s = lab["batched_seconds"] / lab["states"]
     dev = model_device(model)
     mm = matmul_flops(dev)

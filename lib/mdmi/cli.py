@@ -214,7 +214,7 @@ def cmd_combine(args):
     cfg = load_config(args.config)
     for name in TABLES:
         frames = []
-        for domain in ("sudoku", "protein"):
+        for domain in list(cfg["domains"]) + [d for d in ("sudoku", "protein") if d not in cfg["domains"]]:
             part = Path(args.parts) / domain / f"{name}.csv"
             if domain in cfg["domains"]:
                 frames.append(pd.read_csv(part, keep_default_na=(name != "claims")))

@@ -100,18 +100,19 @@ def symmetrise(rowwise: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def exact_mi_batch(model, tokens: torch.Tensor, max_batch: int = 1024, p_skip: float = 0.0,
-                   symmetric: bool = True) -> tuple[torch.Tensor, int]:
+                   symmetric: bool = True, probs: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
     """Exact MI for many states at once.
 
     tokens: LongTensor[B, L]. Returns (MI FloatTensor[B, L, L] in nats, clamped passes).
     Symmetrised by default (zero diagonal, zero wherever a position is visible); with
-    ``symmetric=False`` the row-wise matrix I[i, j] = I(i -> j).
+    ``symmetric=False`` the row-wise matrix I[i, j] = I(i -> j). ``probs``: the marginals
+    FloatTensor[B, L, V] of the unclamped pass, if the caller already has them.
     """
     dev = model_device(model)
     tokens = tokens.to(dev)
     B, L = tokens.shape
     rows = (tokens == model.mask_id).nonzero()             # [R, 2]
-    res = exact_mi_rows(model, tokens, rows, max_batch=max_batch, p_skip=p_skip)
+    res = exact_mi_rows(model, tokens, rows, probs=probs, max_batch=max_batch, p_skip=p_skip)
     full = torch.zeros(B, L, L, device=dev)
     full[rows[:, 0], rows[:, 1]] = res.mi
     return (symmetrise(full) if symmetric else full), res.clamped_passes

@@ -62,14 +62,14 @@ def averaged_mi_map(model, tokens: torch.Tensor, fraction: float, rounds: int, g
     passes = 0
     for s in range(0, states.shape[0], states_per_call):
         chunk = states[s:s + states_per_call]
-        mi, n = exact_mi_batch(model, chunk, max_batch=max_batch)
+        probs, hidden = marginals(model, chunk, max_batch)         # one unclamped pass, shared
+        mi, n = exact_mi_batch(model, chunk, max_batch=max_batch, probs=probs)
         passes += n
         masked = chunk == model.mask_id
         both = (masked[:, :, None] & masked[:, None, :]).long()
         exact += mi.cpu().sum(0)
         cover += both.sum(0)
         if estimator is not None:
-            probs, hidden = marginals(model, chunk, max_batch)
             dev = model_device(estimator)
             learned += estimator(hidden.to(dev), probs.to(dev), masked.to(dev)).cpu().sum(0)
     denom = cover.clamp_min(1).float()

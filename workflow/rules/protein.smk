@@ -8,7 +8,7 @@ def _bundled_inputs(wc):
     """The bundled files the copy reads (so editing one reruns the download step)."""
     if PDATA.get("source") != "bundled":
         return []
-    root = Path(workflow.basedir) / PDATA["bundled_dir"] if not os.path.isabs(PDATA["bundled_dir"]) else Path(PDATA["bundled_dir"])
+    root = Path(workflow.basedir) / PDATA["bundled_dir"]    # an absolute bundled_dir stays as it is
     return [str(root / f) for f in PDATA["sequences"]] + [str(root / s["file"]) for s in PDATA["structures"]]
 
 

@@ -143,8 +143,6 @@ def get_inputs(dcfg: dict, out: Path) -> dict:
     source = dcfg["source"]
     entries = download_online(dcfg["online"], out) if source == "online" else copy_bundled(dcfg, out)
     info = {"source": source, **entries}
-    if source == "online" and dcfg["online"].get("structures") is None:
-        info["structures"] = []
     write_json(out / "sources.json", info)
     log.info("%s inputs: %d sequence files, %d structure files in %s", source, len(info["sequences"]),
              len(info["structures"]), out)

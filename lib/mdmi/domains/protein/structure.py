@@ -41,10 +41,7 @@ class Chain:
 
 def structure_stem(path: str | Path) -> str:
     """File name without .gz and the structure suffix: '1hpv.pdb.gz' -> '1hpv'."""
-    name = Path(path).name
-    for suffix in (".gz",):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
+    name = Path(path).name.removesuffix(".gz")
     for suffix in (".pdb", ".ent", ".cif", ".mmcif"):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
