@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= 2
 CONFIG ?= config/default.yaml
+GPUS   ?= 1   # GPU jobs at a time (rules declare resources: gpu=1 when they run on CUDA)
 
 .PHONY: paper test setup clean dry-run bench
 
@@ -19,7 +20,7 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 paper: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --rerun-incomplete --printshellcmds
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) --resources gpu=$(GPUS) --configfile $(CONFIG) --rerun-incomplete --printshellcmds
 
 bench: $(STAMP)   # after `make paper`: labelling/estimator/decoding cost -> results/benchmarks/bench.json
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) results/benchmarks/bench.json

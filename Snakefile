@@ -33,7 +33,19 @@ def _resolved_config() -> str:
     return str(path)
 
 
+def _gpu_jobs() -> int:
+    """1 when rules run on CUDA (declared as `resources: gpu=1`; `--resources gpu=N` caps them)."""
+    if config["device"] == "cpu":
+        return 0
+    if config["device"].startswith("cuda"):
+        return 1
+    import torch
+
+    return int(torch.cuda.is_available())
+
+
 CONFIG = _resolved_config()
+GPU = _gpu_jobs()
 DOMAINS = list(config["domains"])
 METHODS = {d: list(config[d]["decode"]["methods"]) for d in DOMAINS}
 ALL_METHODS = sorted({m for ms in METHODS.values() for m in ms})

@@ -137,7 +137,7 @@ def test_bounded_lazy_oracle_equals_full_matrix_rule(seed, eps):
     order, valid = _sorted_candidates(_scores(probs, "confidence"), masked)
     conf = torch.gather(probs.max(-1).values, 1, order)
     for min_conf, max_set in [(0.0, None), (0.5, None), (0.0, 2)]:
-        knobs = dict(eps=eps, rule="prefix", min_conf=min_conf, max_set=max_set, p_skip=0.0)
+        knobs = dict(eps=eps, rule="prefix", min_conf=min_conf, max_set=max_set, skip_tol=0.0)
         full, _ = exact_mi_batch(model, x)
         want = _select_mi(full, order, valid, conf, masked, knobs)
         for chunk in (1, 3, 8):

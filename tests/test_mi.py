@@ -63,16 +63,80 @@ def test_batch_and_chunking_agree_with_single_state():
         assert torch.allclose(batch[b], exact_mi(model, tokens[b], max_batch=1000), atol=1e-6)
 
 
-def test_p_skip_is_reported_and_zero_means_exact():
-    joint = random_joint(4, 3, 3, concentration=0.3)
-    model = JointModel(joint)
+def test_skip_zero_is_exact_and_reports_nothing_skipped():
+    model = JointModel(random_joint(4, 3, 3, concentration=0.3))
     tokens = torch.tensor([3, 3, 3, 1])
     rows = torch.tensor([[0, 0], [0, 1], [0, 2]])
     exact = exact_mi_rows(model, tokens[None], rows)
-    assert exact.skipped_mass.abs().max() == 0 and exact.clamped_passes == 9
-    approx = exact_mi_rows(model, tokens[None], rows, p_skip=0.2)
-    assert approx.clamped_passes < 9 and (approx.skipped_mass > 0).any()
+    assert exact.skipped_mass.abs().max() == 0 and exact.error_bound.abs().max() == 0
+    assert exact.clamped_passes == 9
+
+
+def _peaked_joint(L, V, seed):
+    """A joint whose conditionals put tiny mass on some values (as a confident model does)."""
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(*([V] * L), generator=g) * 8.0
+    return torch.softmax(logits.flatten(), 0).view(*([V] * L)).double()
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("tol", [1e-6, 1e-4, 1e-2])
+def test_skip_stays_within_its_certified_bound(seed, tol):
+    L, V = 4, 4
+    model = JointModel(_peaked_joint(L, V, seed))
+    tokens = torch.full((1, L), V)
+    rows = torch.tensor([[0, i] for i in range(L)])
+    exact = exact_mi_rows(model, tokens, rows)
+    approx = exact_mi_rows(model, tokens, rows, skip_tol=tol)
+    assert approx.clamped_passes <= exact.clamped_passes
+    assert (approx.error_bound <= tol + 1e-12).all()
+    diff = (approx.mi - exact.mi).abs().max(-1).values               # [R] worst entry per row
+    assert (diff <= approx.error_bound + 2e-6).all()                 # + fp32 rounding
     assert (approx.mi >= 0).all()
+
+
+def test_skip_saves_passes_on_confident_rows():
+    model = JointModel(_peaked_joint(4, 4, 0))
+    tokens = torch.full((1, 4), 4)
+    rows = torch.tensor([[0, i] for i in range(4)])
+    loose = exact_mi_rows(model, tokens, rows, skip_tol=1e-2)
+    assert loose.clamped_passes < 16 and (loose.skipped_mass > 0).any()
+    assert (loose.passes_per_row >= 1).all()                          # the likeliest value is always clamped
+
+
+def test_skip_error_bound_against_brute_force_truncation():
+    """Dropping the mass d and renormalising moves the MI of a joint by at most the bound."""
+    from mdmi.mi import entropy, skip_error_bound
+    g = torch.Generator().manual_seed(1)
+    worst = 0.0
+    for _ in range(300):
+        V = int(torch.randint(2, 6, (1,), generator=g))
+        p = torch.softmax(torch.randn(V, generator=g, dtype=torch.float64) * 3, 0)
+        q = torch.softmax(torch.randn(V, V, generator=g, dtype=torch.float64) * 3, -1)   # q[a, b]
+        drop = p < p.max()
+        drop &= torch.rand(V, generator=g) < 0.5
+        d = float(p[drop].sum())
+        if d > 0.5 or d == 0:
+            continue
+        mi = lambda w: float(entropy(w @ q) - (w * entropy(q)).sum())
+        w = torch.where(drop, torch.zeros_like(p), p)
+        err = abs(mi(p) - mi(w / w.sum()))
+        bound = float(skip_error_bound(torch.tensor(d, dtype=torch.float64), V))
+        assert err <= bound + 1e-12
+        worst = max(worst, err / bound)
+    assert worst > 0.05          # the check exercised cases near the bound, not only trivial ones
+
+
+def test_skip_error_bound_is_infinite_past_half():
+    from mdmi.mi import skip_error_bound
+    b = skip_error_bound(torch.tensor([0.0, 1e-8, 0.4, 0.6]), 9)
+    assert b[0] == 0 and 0 < b[1] < 1e-6 and torch.isfinite(b[2]) and torch.isinf(b[3])
+
+
+def test_autocast_precision_is_validated():
+    model = JointModel(random_joint(3, 2, 0))
+    with pytest.raises(ValueError, match="precision"):
+        exact_mi_rows(model, torch.tensor([[2, 2, 2]]), torch.tensor([[0, 0]]), precision="fp8")
 
 
 def test_rows_must_be_masked():

@@ -140,3 +140,44 @@ def test_solve_command_on_a_user_puzzle_file(ci_run, tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and "line 1" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not r.stdout
+
+
+def test_cached_checkpoint_is_verified_and_used(ci_run, tmp_path):
+    """A trained model.pt supplied by path replaces training; a wrong checksum or config is a clear error."""
+    import torch
+    import yaml
+    res = ci_run / "results" / "sudoku"
+    src = res / "mdm" / "model.pt"
+    r = subprocess.run([sys.executable, "-m", "mdmi", "checksum", str(src)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    snippet = yaml.safe_load(r.stdout)["sudoku"]["checkpoint"]
+    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+
+    def train(cfg, out):
+        path = tmp_path / "cfg.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        return subprocess.run([sys.executable, "-m", "mdmi", "train-mdm", "--config", str(path), "--domain", "sudoku",
+                               "--data", str(res / "data"), "--out", str(out), "--ckpt", str(tmp_path / "ck.pt")],
+                              capture_output=True, text=True)
+
+    cfg["sudoku"]["checkpoint"] = snippet
+    r = train(cfg, tmp_path / "ok.pt")
+    assert r.returncode == 0, r.stderr
+    assert "using cached checkpoint" in r.stderr and "train MDM" not in r.stderr
+    a, b = torch.load(src, weights_only=False), torch.load(tmp_path / "ok.pt", weights_only=False)
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    assert b["cached_from"]["sha256"] == snippet["sha256"]
+
+    bad_sum = {**snippet, "sha256": "0" * 64}
+    r = train({**cfg, "sudoku": {**cfg["sudoku"], "checkpoint": bad_sum}}, tmp_path / "bad1.pt")
+    assert r.returncode == 2 and "SHA-256" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "bad1.pt").exists()
+
+    other = {**cfg["sudoku"], "checkpoint": snippet, "train": {**cfg["sudoku"]["train"], "steps": 7}}
+    r = train({**cfg, "sudoku": other}, tmp_path / "bad2.pt")
+    assert r.returncode == 2 and "train.steps: checkpoint" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "bad2.pt").exists()
+
+    missing = {**snippet, "path": str(tmp_path / "nowhere.pt")}
+    r = train({**cfg, "sudoku": {**cfg["sudoku"], "checkpoint": missing}}, tmp_path / "bad3.pt")
+    assert r.returncode == 2 and "not found" in r.stderr and not (tmp_path / "bad3.pt").exists()

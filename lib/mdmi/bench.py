@@ -23,6 +23,7 @@ from .config import knob_grid
 from .decoding import decode
 from .evaluate import time_per_state
 from .mi import exact_mi_batch
+from .projection import flops_per_pass
 from .protocol import model_device
 
 log = logging.getLogger(__name__)
@@ -41,49 +42,106 @@ def peak_memory_mb(dev: torch.device) -> float:
 
 
 def matmul_flops(dev: torch.device, n: int | None = None, repeats: int = 5) -> float:
-    """Measured FLOP/s of an n x n fp32 matrix product on ``dev``."""
-    n = n or (8192 if dev.type == "cuda" else 1024)
+    """Measured FLOP/s of an n x n fp32 matrix product on ``dev`` (best of ``repeats``)."""
+    n = n or (8192 if dev.type == "cuda" else 2048)
     a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
     a @ b
-    _sync(dev)
-    t0 = time.perf_counter()
+    best = float("inf")
     for _ in range(repeats):
+        _sync(dev)
+        t0 = time.perf_counter()
         a @ b
-    _sync(dev)
-    return 2 * n ** 3 * repeats / (time.perf_counter() - t0)
-
-
-def flops_per_pass(model, length: int) -> float:
-    """FLOPs of one forward pass on one sequence of ``length`` tokens (counted, not estimated)."""
-    from torch.utils.flop_counter import FlopCounterMode
-    x = torch.zeros(1, length, dtype=torch.long, device=model_device(model))
-    with torch.inference_mode(), FlopCounterMode(display=False) as fc:
-        model(x)
-    return float(fc.get_total_flops())
+        _sync(dev)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best
 
 
 @torch.inference_mode()
-def label_timing(model, tokens: torch.Tensor, max_batch: int) -> dict:
-    """Batched vs naive exact labelling of tokens[N, L]; row-wise labels compared in nats."""
+def forward_batch_vs_single(model, state: torch.Tensor, n: int = 405, repeats: int = 3) -> dict:
+    """The raw batching gain of the backbone: one forward of n clamped copies of state[L] vs n single
+    forwards (best of ``repeats``). Bounds what batching alone can do for exact labelling."""
+    dev = model_device(model)
+    masked = (state == model.mask_id).nonzero().flatten()
+    pos = masked[torch.arange(n) % len(masked)]
+    val = (torch.arange(n) // len(masked)) % model.num_values
+    seqs = state.to(dev).repeat(n, 1)
+    seqs[torch.arange(n), pos.to(dev)] = val.to(dev)
+    model(seqs[:1]); model(seqs)
+    best_b = best_s = float("inf")
+    for _ in range(repeats):
+        _sync(dev); t0 = time.perf_counter(); model(seqs); _sync(dev)
+        best_b = min(best_b, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for s in range(n):
+            model(seqs[s:s + 1])
+        _sync(dev)
+        best_s = min(best_s, time.perf_counter() - t0)
+    return {"sequences": n, "batched_seconds": best_b, "single_seconds": best_s, "ratio": best_s / best_b}
+
+
+def _timed_labels(model, tokens: torch.Tensor, states_per_call: int, **kw) -> tuple[torch.Tensor, int, float]:
+    """Row-wise exact-MI labels of tokens[N, L] -> (mi[N, L, L], clamped passes, seconds)."""
+    dev = model_device(model)
+    _sync(dev)
+    t0 = time.perf_counter()
+    out, passes = [], 0
+    for s in range(0, tokens.shape[0], states_per_call):
+        mi, n = exact_mi_batch(model, tokens[s:s + states_per_call], symmetric=False, **kw)
+        out.append(mi)
+        passes += n
+    _sync(dev)
+    return torch.cat(out), passes, time.perf_counter() - t0
+
+
+def _variant(name: str, mi, passes, seconds, ref, ref_seconds, states, **settings) -> dict:
+    return {"variant": name, **settings, "clamped_passes": passes, "seconds": seconds,
+            "passes_per_s": passes / seconds, "states_per_s": states / seconds,
+            "speedup_vs_naive": ref_seconds / seconds, "max_abs_diff_nats": float((mi - ref).abs().max())}
+
+
+@torch.inference_mode()
+def label_timing(model, tokens: torch.Tensor, lcfg: dict, batch_sizes=(8, 32, 128, 512),
+                 skip_tol: float = 1e-6) -> dict:
+    """Exact labelling of tokens[N, L]: the configured batched path vs a naive reference.
+
+    naive: one clamped sequence per forward, state by state (exact, fp32) - the reference.
+    batched: the workflow's path, ``lcfg`` = the domain's ``labels`` config (max_batch, skip_tol,
+    precision), 8 states per call as ``label_states`` does. Variants: other chunk sizes (exact),
+    the certified skip at ``skip_tol`` nats and each reduced precision the device supports, each
+    with its speed-up and largest difference from the naive labels in nats.
+    """
+    from .device import supported_precisions
     dev = model_device(model)
     tokens = tokens.to(dev)
-    exact_mi_batch(model, tokens[:1], max_batch=max_batch, symmetric=False)       # warm-up
-    _sync(dev)
-    t0 = time.perf_counter()
-    batched, passes = exact_mi_batch(model, tokens, max_batch=max_batch, symmetric=False)
-    _sync(dev)
-    t_batched = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    naive = torch.stack([exact_mi_batch(model, tokens[s:s + 1], max_batch=1, symmetric=False)[0][0]
-                         for s in range(tokens.shape[0])])
-    _sync(dev)
-    t_naive = time.perf_counter() - t0
     n = tokens.shape[0]
-    return {"states": n, "clamped_passes": passes, "batched_seconds": t_batched, "naive_seconds": t_naive,
-            "batched_passes_per_s": passes / t_batched, "naive_passes_per_s": passes / t_naive,
-            "batched_states_per_s": n / t_batched, "naive_states_per_s": n / t_naive,
-            "speedup_vs_naive": t_naive / t_batched,
-            "max_abs_diff_nats": float((batched - naive).abs().max()), "peak_memory_mb": peak_memory_mb(dev)}
+    conf = {"max_batch": int(lcfg["max_batch"]), "skip_tol": float(lcfg["skip_tol"]), "precision": lcfg["precision"]}
+    _timed_labels(model, tokens[:1], 8, **conf)                                        # warm-up
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    mi, passes, secs = _timed_labels(model, tokens, 8, **conf)
+    peak = peak_memory_mb(dev)
+    ref, ref_passes, ref_secs = _timed_labels(model, tokens, 1, max_batch=1)             # naive, exact
+    lab = _variant("batched", mi, passes, secs, ref, ref_secs, n, **conf)
+    lab.update({"states": n, "naive_clamped_passes": ref_passes, "naive_seconds": ref_secs,
+                "naive_passes_per_s": ref_passes / ref_secs, "naive_states_per_s": n / ref_secs,
+                "batched_seconds": secs, "batched_passes_per_s": passes / secs, "batched_states_per_s": n / secs,
+                "peak_memory_mb": peak})
+    variants = []
+    for b in batch_sizes:
+        if b != conf["max_batch"]:
+            variants.append(_variant(f"exact, max_batch {b}", *_timed_labels(model, tokens, 8, max_batch=b),
+                                     ref, ref_secs, n, max_batch=b, skip_tol=0.0, precision="fp32"))
+    if conf["skip_tol"] != skip_tol:
+        variants.append(_variant(f"certified skip {skip_tol:g} nats",
+                                 *_timed_labels(model, tokens, 8, max_batch=conf["max_batch"], skip_tol=skip_tol),
+                                 ref, ref_secs, n, max_batch=conf["max_batch"], skip_tol=skip_tol, precision="fp32"))
+    for prec in supported_precisions(dev):
+        if prec != conf["precision"]:
+            variants.append(_variant(f"autocast {prec}",
+                                     *_timed_labels(model, tokens, 8, max_batch=conf["max_batch"], precision=prec),
+                                     ref, ref_secs, n, max_batch=conf["max_batch"], skip_tol=0.0, precision=prec))
+    lab["variants"] = variants
+    return lab
 
 
 def decode_timing(model, head, task, methods: dict, sequences: int, max_batch: int) -> list[dict]:
@@ -102,7 +160,8 @@ def decode_timing(model, head, task, methods: dict, sequences: int, max_batch: i
 
 def bench_domain(model, head, labels: dict, task, dcfg: dict, states: int, sequences: int) -> dict:
     tokens = labels["tokens"][:states]
-    lab = label_timing(model, tokens, int(dcfg["labels"]["max_batch"]))
+    lab = label_timing(model, tokens, dcfg["labels"])
+    raw = forward_batch_vs_single(model, tokens[0])
     est_s = time_per_state(model, head, tokens, model_device(model))
     exact_s = lab["batched_seconds"] / lab["states"]
     dev = model_device(model)
@@ -112,23 +171,32 @@ def bench_domain(model, head, labels: dict, task, dcfg: dict, states: int, seque
                                            "speedup_vs_exact": exact_s / est_s},
             "decoding": decode_timing(model, head, task, dcfg["decode"]["methods"], sequences,
                                       int(dcfg["decode"]["max_batch"])),
-            "matmul_flops_per_s": mm, "flops_per_clamped_pass": fpp,
+            "forward_batch_vs_single": raw, "matmul_flops_per_s": mm, "flops_per_clamped_pass": fpp,
             "matmul_fraction": fpp * lab["batched_passes_per_s"] / mm}
 
 
 def format_table(domain: str, r: dict) -> str:
     lab, est = r["labelling"], r["estimator"]
     lines = [f"== {domain}",
-             f"exact labelling, {lab['states']} states, {lab['clamped_passes']} clamped passes:",
-             f"  batched {lab['batched_passes_per_s']:10.0f} passes/s {lab['batched_states_per_s']:8.2f} states/s",
-             f"  naive   {lab['naive_passes_per_s']:10.0f} passes/s {lab['naive_states_per_s']:8.2f} states/s",
+             f"exact labelling, {lab['states']} states, {lab['naive_clamped_passes']} clamped passes exact:",
+             f"  naive    {lab['naive_passes_per_s']:10.0f} passes/s {lab['naive_states_per_s']:8.2f} states/s  "
+             f"(one clamped sequence per forward)",
+             f"  batched  {lab['batched_passes_per_s']:10.0f} passes/s {lab['batched_states_per_s']:8.2f} states/s  "
+             f"(workflow: max_batch {lab['max_batch']}, skip_tol {lab['skip_tol']:g}, {lab['precision']})",
              f"  speed-up {lab['speedup_vs_naive']:.2f}x, max |difference| {lab['max_abs_diff_nats']:.2e} nats, "
              f"peak memory {lab['peak_memory_mb']:.0f} MB",
-             f"estimator map {1000 * est['seconds_per_state']:.2f} ms/state vs exact "
-             f"{1000 * est['exact_seconds_per_state']:.1f} ms/state: {est['speedup_vs_exact']:.0f}x cheaper",
-             f"matmul {r['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s; labelling runs at {100 * r['matmul_fraction']:.1f}% "
-             f"of it ({r['flops_per_clamped_pass'] / 1e6:.2f} MFLOP per clamped pass)",
-             "decoding (first knob of each method):"]
+             "  variants (speed-up vs naive, max |difference| vs naive labels):"]
+    for v in lab["variants"]:
+        lines.append(f"    {v['variant']:<30} {v['speedup_vs_naive']:6.2f}x  {v['max_abs_diff_nats']:.2e} nats  "
+                     f"{v['clamped_passes']} passes")
+    raw = r["forward_batch_vs_single"]
+    lines += [f"backbone alone: one forward of {raw['sequences']} clamped sequences {raw['batched_seconds']:.3f} s vs "
+              f"{raw['sequences']} single forwards {raw['single_seconds']:.3f} s: {raw['ratio']:.2f}x",
+              f"estimator map {1000 * est['seconds_per_state']:.2f} ms/state vs exact "
+              f"{1000 * est['exact_seconds_per_state']:.1f} ms/state: {est['speedup_vs_exact']:.0f}x cheaper",
+              f"matmul {r['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s; labelling runs at {100 * r['matmul_fraction']:.1f}% "
+              f"of it ({r['flops_per_clamped_pass'] / 1e6:.2f} MFLOP per clamped pass)",
+              "decoding (first knob of each method):"]
     for d in r["decoding"]:
         lines.append(f"  {d['method']:<11} passes/seq {d['passes_per_seq']:7.2f}  wall/seq "
                      f"{1000 * d['seconds_per_seq']:8.1f} ms  {d['knobs']}")

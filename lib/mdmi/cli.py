@@ -75,9 +75,24 @@ def cmd_generate(args):
 
 
 def cmd_train_mdm(args):
-    from .train_mdm import train_mdm
+    from .train_mdm import train_mdm, training_record
     cfg, dcfg, domain, device = _setup(args)
+    if dcfg.get("checkpoint"):
+        if getattr(domain, "pretrained", False):
+            raise ValueError(f"{domain.name}.checkpoint is for MDMs trained here; a pretrained backbone "
+                             f"({domain.backbone}) takes its weights from {domain.name}.weights")
+        from .cache import adopt_checkpoint
+        wanted = training_record(dcfg, domain.train_sequences(Path(args.data)))
+        adopt_checkpoint(domain.name, dcfg["checkpoint"], wanted, Path(args.out))
+        return
     train_mdm(domain, dcfg, Path(args.data), Path(args.out), Path(args.ckpt), device)
+
+
+def cmd_checksum(args):
+    from .cache import checksum_snippet
+    if not Path(args.path).is_file():
+        raise FileNotFoundError(f"{args.path}: no such checkpoint file")
+    print(checksum_snippet(args.path))
 
 
 def cmd_label(args):
@@ -102,7 +117,7 @@ def cmd_label(args):
         known = (task.target >= 0).all(-1)              # rows with a reference (not unconditional generation)
         starts, complete, n = task.init, task.target[known], lcfg["val_states"]
     tokens, kinds = sample_states(model, starts, complete, n, lcfg, gen)
-    labels = label_states(model, tokens, kinds, lcfg["max_batch"], lcfg["p_skip"])
+    labels = label_states(model, tokens, kinds, lcfg["max_batch"], lcfg["skip_tol"], lcfg["precision"])
     labels["scale"] = cfg["scale"]
     log.info("labelled %d states: %d clamped passes in %.1f s (%.3f s/state)", len(kinds),
              labels["clamped_passes"], labels["seconds"], labels["seconds"] / len(kinds))
@@ -255,6 +270,32 @@ def cmd_bench(args):
         "states": args.states, "domains": out})
 
 
+def cmd_project(args):
+    import json
+    from .config import load_config
+    from .io import write_json
+    from .projection import format_projection, project, rates_from_bench
+    cfg = load_config(args.config)
+    if args.bench:
+        bench = json.loads(Path(args.bench).read_text())
+        rates = rates_from_bench(bench)
+        source = f"measured by `mdmi bench` on {bench['device_name']} ({args.bench})"
+        missing = [d for d in cfg["domains"] if d not in rates]
+        if missing:
+            raise ValueError(f"{args.bench} has no measured rate for {', '.join(missing)}; rerun the bench "
+                             f"with a config that has that domain, or give --flops-per-s")
+    elif args.flops_per_s:
+        rates = {d: args.flops_per_s for d in cfg["domains"]}
+        source = f"stated: {args.flops_per_s:.3g} FLOP/s sustained (not measured)"
+    else:
+        raise ValueError("give --bench results/benchmarks/bench.json (a measured rate) or --flops-per-s RATE")
+    rows = project(cfg, rates)
+    print(f"projection for {args.config} (scale {cfg['scale']}); rate {source}")
+    print(format_projection(rows))
+    if args.out:
+        write_json(args.out, {"config": args.config, "scale": cfg["scale"], "rate_source": source, "rules": rows})
+
+
 def cmd_manifest(args):
     from .manifest import write_manifest
     from .config import load_config
@@ -323,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p); p.add_argument("--data", required=True); p.add_argument("--out", required=True)
     p.add_argument("--ckpt", required=True); p.set_defaults(fn=cmd_train_mdm)
 
+    p = sub.add_parser("checksum", help="the config lines that make a trained model.pt a cached checkpoint")
+    p.add_argument("path", help="a model.pt written by train-mdm"); p.set_defaults(fn=cmd_checksum)
+
     p = sub.add_parser("label", help="exact MI labels for sampled states of a split")
     _common(p); p.add_argument("--data", required=True); p.add_argument("--model", required=True)
     p.add_argument("--split", required=True, choices=["train", "val", "test"]); p.add_argument("--out", required=True)
@@ -372,6 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sequences", type=int, default=8, help="validation tasks to decode per method")
     p.add_argument("--out", required=True, help="bench.json"); p.set_defaults(fn=cmd_bench)
 
+    p = sub.add_parser("project", help="projected time per expensive rule of a config, from counted FLOPs and a rate")
+    _common(p, domain=False)
+    p.add_argument("--bench", help="bench.json whose measured sustained FLOP/s to use (per domain)")
+    p.add_argument("--flops-per-s", type=float, help="a stated sustained FLOP/s instead (e.g. for a GPU not at hand)")
+    p.add_argument("--out", help="also write the rows as JSON"); p.set_defaults(fn=cmd_project)
+
     p = sub.add_parser("manifest", help="write results/manifest.json")
     _common(p, domain=False); p.add_argument("--results", default="results"); p.add_argument("--out", required=True)
     p.set_defaults(fn=cmd_manifest)
@@ -392,12 +442,13 @@ def main(argv=None) -> int:
     quiet = args.quiet or args.cmd == "solve"     # solve prints results only; errors stay one line
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    from .cache import CheckpointMismatch
     from .config import ConfigError
     from .domains.protein.alphabet import ProteinDataError
     from .domains.sudoku.puzzles import PuzzleError
     try:
         args.fn(args)
-    except (ConfigError, PuzzleError, ProteinDataError, FileNotFoundError, ValueError, RuntimeError, KeyError) as e:
+    except (ConfigError, CheckpointMismatch, PuzzleError, ProteinDataError, FileNotFoundError, ValueError, RuntimeError, KeyError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"mdmi {args.cmd}: error: {msg}", file=sys.stderr)
         return 2

@@ -152,7 +152,7 @@ def _select_mi_exact(model, tokens, probs, order, valid, conf_sorted, masked, kn
 
     def compute(rows: list[tuple[int, int]]) -> None:
         rows_t = torch.tensor(rows, dtype=torch.long, device=dev).reshape(-1, 2)
-        res = exact_mi_rows(model, tokens, rows_t, probs=probs, max_batch=max_batch, p_skip=knobs["p_skip"])
+        res = exact_mi_rows(model, tokens, rows_t, probs=probs, max_batch=max_batch, skip_tol=knobs["skip_tol"])
         rowwise[rows_t[:, 0], rows_t[:, 1]] = res.mi
         known[rows_t[:, 0], rows_t[:, 1]] = True
         cost.index_add_(0, rows_t[:, 0], res.passes_per_row)
@@ -182,7 +182,7 @@ def _select_mi_exact(model, tokens, probs, order, valid, conf_sorted, masked, kn
 
 def decode(model, tokens: torch.Tensor, method: str, *, estimator=None, order: str = "confidence",
            k: int = 2, tau: float = 0.9, gamma: float = 1.0, eps: float = 0.01, rule: str = "prefix",
-           min_conf: float = 0.0, max_set: int | None = None, p_skip: float = 0.0, fill: str = "argmax",
+           min_conf: float = 0.0, max_set: int | None = None, skip_tol: float = 0.0, fill: str = "argmax",
            temperature: float = 1.0, seed: int = 0, max_batch: int = 1024, oracle_chunk: int = 8,
            record_states: bool = False, progress: bool = False) -> DecodeResult:
     """Decode tokens[B, L] (``model.mask_id`` where masked) until nothing is masked.
@@ -197,7 +197,7 @@ def decode(model, tokens: torch.Tensor, method: str, *, estimator=None, order: s
         raise ValueError(f"unknown MI rule {rule!r}: use 'prefix' or 'pairwise'")
     if fill not in ("argmax", "sample"):
         raise ValueError(f"unknown fill {fill!r}: use 'argmax' or 'sample'")
-    knobs = dict(eps=float(eps), rule=rule, min_conf=float(min_conf), max_set=max_set, p_skip=float(p_skip))
+    knobs = dict(eps=float(eps), rule=rule, min_conf=float(min_conf), max_set=max_set, skip_tol=float(skip_tol))
     dev = model_device(model)
     t0 = time.perf_counter()
     x = tokens.clone().to(dev)

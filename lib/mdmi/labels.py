@@ -6,6 +6,7 @@ A label set is a dict saved with torch.save:
   mi_row   FloatTensor[N, L, L]  row-wise I(i -> j), for the asymmetry diagnostic
   kind     list[str]             'random' or 'trajectory'
   clamped_passes, seconds        labelling cost (totals)
+  skip_tol, precision            the accelerations used (0 and 'fp32': exact)
 """
 from __future__ import annotations
 
@@ -50,17 +51,21 @@ def sample_states(model, starts: torch.Tensor, complete: torch.Tensor, n_states:
     return torch.cat(out), kinds
 
 
-def label_states(model, tokens: torch.Tensor, kinds: list[str], max_batch: int, p_skip: float = 0.0,
-                 states_per_call: int = 8, progress: bool = True) -> dict:
-    """Exact MI labels for tokens[N, L] (batched over several states per call)."""
+def label_states(model, tokens: torch.Tensor, kinds: list[str], max_batch: int, skip_tol: float = 0.0,
+                 precision: str = "fp32", states_per_call: int = 8, progress: bool = True) -> dict:
+    """Exact MI labels for tokens[N, L] (batched over several states per call).
+
+    ``skip_tol`` and ``precision`` are the optional accelerations of :mod:`mdmi.mi` (exact: 0, fp32).
+    """
     from tqdm.auto import tqdm
     mi_rows, passes, t0 = [], 0, time.perf_counter()
     for s in tqdm(range(0, tokens.shape[0], states_per_call), desc="exact MI", unit="batch", disable=not progress):
-        row, n = exact_mi_batch(model, tokens[s:s + states_per_call], max_batch=max_batch, p_skip=p_skip,
-                                symmetric=False)
+        row, n = exact_mi_batch(model, tokens[s:s + states_per_call], max_batch=max_batch, skip_tol=skip_tol,
+                                symmetric=False, precision=precision)
         mi_rows.append(row.cpu())
         passes += n
     seconds = time.perf_counter() - t0
     mi_row = torch.cat(mi_rows)
     return {"tokens": tokens.cpu(), "mi": symmetrise(mi_row), "mi_row": mi_row, "kind": kinds,
-            "clamped_passes": passes, "seconds": seconds, "p_skip": p_skip}
+            "clamped_passes": passes, "seconds": seconds, "skip_tol": skip_tol,
+            "precision": precision}

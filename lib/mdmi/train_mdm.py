@@ -53,6 +53,11 @@ def masked_loss(model, x: torch.Tensor, lo: float, hi: float, gen: torch.Generat
     return (ce * m).sum() / m.sum()
 
 
+def training_record(cfg: dict, data: torch.Tensor) -> dict:
+    """What a trained MDM depends on: model and training config, seed, the training data."""
+    return {"model": cfg["model"], "train": cfg["train"], "seed": cfg["seed"], "data": tensor_fingerprint(data)}
+
+
 def train_mdm(domain, cfg: dict, data_dir: Path, out_path: Path, ckpt_path: Path, device: torch.device,
               progress: bool = True, stop_after: int | None = None) -> dict | None:
     """Train (or resume from ``ckpt_path``) the domain's MDM; writes the final model to ``out_path``.
@@ -73,8 +78,8 @@ def train_mdm(domain, cfg: dict, data_dir: Path, out_path: Path, ckpt_path: Path
     log.info("MDM with %d parameters on %s", sum(p.numel() for p in model.parameters()), device)
     data = domain.train_sequences(data_dir)
     opt = torch.optim.AdamW(model.parameters(), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
-    ck = Checkpointer(ckpt_path, config_hash({"model": mcfg, "train": tcfg, "seed": cfg["seed"],
-                                              "data": tensor_fingerprint(data)}))
+    record = training_record(cfg, data)
+    ck = Checkpointer(ckpt_path, config_hash(record))
     lo, hi = tcfg["mask_min"], tcfg["mask_max"]
 
     def loss_fn():
@@ -89,7 +94,8 @@ def train_mdm(domain, cfg: dict, data_dir: Path, out_path: Path, ckpt_path: Path
         return None
     out = {"domain": domain.name, "domain_cfg": domain.cfg, "model_cfg": mcfg, "state_dict": model.state_dict(),
            "label": getattr(model, "label", domain.name), "params": sum(p.numel() for p in model.parameters()),
-           "train_log": history, "steps": int(tcfg["steps"]), "config_hash": ck.cfg_hash}
+           "train_log": history, "steps": int(tcfg["steps"]), "config_hash": ck.cfg_hash,
+           "trained_with": record}
     save_torch(out_path, out)
     ck.clear()
     return out

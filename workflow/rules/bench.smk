@@ -20,6 +20,6 @@ rule bench:
         f"{RESULTS}/logs/bench.log",
     threads: config["threads"]
     resources:
-        gpu=1 if config["device"] != "cpu" else 0,
+        gpu=GPU,
     shell:
         "{PY} --threads {threads} bench --config {CONFIG} --results {RESULTS} --out {output} 2>&1 | tee {log}"

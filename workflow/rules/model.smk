@@ -11,10 +11,17 @@ def data_file(domain, split=None):
     return f"{RESULTS}/{domain}/data/{name}"
 
 
-rule train_mdm:
+def cached_checkpoint(domain):
+    """The supplied model.pt of a domain (config `<domain>.checkpoint`), or [] to train one."""
+    spec = config[domain].get("checkpoint")
+    return [spec["path"]] if spec else []
+
+
+rule train_mdm:  # or, with <domain>.checkpoint set, verify and adopt a supplied model (no training)
     input:
         CONFIG,
         data=lambda wc: data_file(wc.domain),
+        cached=lambda wc: cached_checkpoint(wc.domain),
     output:
         f"{RESULTS}/{{domain}}/mdm/model.pt",
     log:
@@ -23,7 +30,7 @@ rule train_mdm:
         f"{RESULTS}/benchmarks/{{domain}}_train_mdm.tsv"
     threads: config["threads"]
     resources:
-        gpu=1 if config["device"] != "cpu" else 0,
+        gpu=GPU,
     shell:
         "{PY} --threads {threads} train-mdm --config {CONFIG} --domain {wildcards.domain} "
         "--data {RESULTS}/{wildcards.domain}/data --out {output} --ckpt {RESULTS}/{wildcards.domain}/mdm/checkpoint.pt "
@@ -45,7 +52,7 @@ rule label:
         f"{RESULTS}/benchmarks/{{domain}}_label_{{split}}.tsv"
     threads: config["threads"]
     resources:
-        gpu=1 if config["device"] != "cpu" else 0,
+        gpu=GPU,
     shell:
         "{PY} --threads {threads} label --config {CONFIG} --domain {wildcards.domain} "
         "--data {RESULTS}/{wildcards.domain}/data --model {input.model} --split {wildcards.split} --out {output} "
@@ -64,6 +71,8 @@ rule train_estimator:
     benchmark:
         f"{RESULTS}/benchmarks/{{domain}}_train_estimator.tsv"
     threads: config["threads"]
+    resources:
+        gpu=GPU,
     shell:
         "{PY} --threads {threads} train-estimator --config {CONFIG} --domain {wildcards.domain} --model {input.model} "
         "--labels {input.labels} --out {output} --ckpt {RESULTS}/{wildcards.domain}/estimator/checkpoint.pt "
@@ -85,6 +94,8 @@ rule eval_estimator:
     benchmark:
         f"{RESULTS}/benchmarks/{{domain}}_eval_estimator.tsv"
     threads: config["threads"]
+    resources:
+        gpu=GPU,
     shell:
         "{PY} --threads {threads} eval-estimator --config {CONFIG} --domain {wildcards.domain} --model {input.model} "
         "--estimator {input.head} --labels {input.labels} --out {output.eval} --relations {output.relations} "
@@ -113,6 +124,8 @@ rule decode:
     benchmark:
         f"{RESULTS}/benchmarks/{{domain}}_decode_{{split}}_{{method}}.tsv"
     threads: 1  # many small batched passes: two single-thread jobs side by side beat one two-thread job
+    resources:
+        gpu=GPU,
     shell:
         "{PY} --threads {threads} decode --config {CONFIG} --domain {wildcards.domain} --data {RESULTS}/{wildcards.domain}/data "
         "--model {input.model} {params.head} --split {wildcards.split} --method {wildcards.method} --out {output} "

@@ -63,7 +63,7 @@ rule protein_contacts:
         f"{RESULTS}/benchmarks/protein_contacts.tsv"
     threads: config["threads"]
     resources:
-        gpu=1 if config["device"] != "cpu" else 0,
+        gpu=GPU,
     shell:
         "{PY} --threads {threads} contacts --config {CONFIG} --domain protein --model {input.model} "
         "--estimator {input.head} --chains {input.chains} --maps {output.maps} --out {output.table} 2>&1 | tee {log}"

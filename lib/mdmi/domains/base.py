@@ -56,3 +56,8 @@ class Domain(Protocol):
 
     def relations(self) -> tuple[torch.Tensor, list[str]] | None:
         """Optional LongTensor[L, L] relation ids with their names, for MI-by-relation."""
+
+    def workload(self) -> dict:
+        """Nominal sizes from the config alone, for cost projections (``python -m mdmi project``):
+        ``length`` (typical L), ``values`` (V), ``architecture`` (an untrained model of the configured
+        architecture, weights not loaded), ``tasks`` {split: (sequences, masked positions each)}."""

@@ -45,7 +45,7 @@ class Block(nn.Module):
         """x: [B, L, D]; rel: LongTensor[L, L] -> [B, L, D]."""
         B, L, D = x.shape
         q, k, v = self.qkv(self.ln1(x)).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
-        bias = self.rel_bias[:, rel].to(q.dtype)  # [H, L, L]
+        bias = self.rel_bias[:, rel].to(q.dtype)[None]  # [1, H, L, L]: 4-D lets SDPA use its fused CPU kernel
         drop = self.dropout if self.training else 0.0
         att = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)  # [B, H, L, Dh]
         x = x + self.proj(att.transpose(1, 2).reshape(B, L, D))

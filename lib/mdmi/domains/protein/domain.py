@@ -78,6 +78,16 @@ class ProteinDomain:
         net = build_fallback(model_cfg["d_model"], model_cfg["n_heads"], model_cfg["n_layers"])
         return ESMCMaskedModel(net, layer, label=self.model_label(parameter_count(net)))
 
+    def workload(self) -> dict:
+        d, t, m = self.cfg["data"], self.cfg["tasks"], self.cfg["model"]
+        L = (d["min_length"] + d["max_length"]) / 2
+        inp, unc = t["inpaint"], t["unconditional"]
+        n = inp["sequences"] + unc["count"]
+        masked = (inp["sequences"] * inp["fraction"] * L + unc["count"] * unc["length"]) / max(1, n)
+        return {"length": int(L), "values": len(AMINO_ACIDS), "tasks": {"val": (n, masked), "test": (n, masked)},
+                "architecture": lambda: ESMCMaskedModel(build_fallback(m["d_model"], m["n_heads"], m["n_layers"]),
+                                                        int(self.cfg.get("hidden_layer", -1)))}
+
     # ---------------------------------------------------------------- quality
     def quality(self, final: torch.Tensor, task: Task, model=None) -> pd.DataFrame:
         """recovery (inpainting), pseudo-perplexity of the generated positions, low complexity, longest run."""

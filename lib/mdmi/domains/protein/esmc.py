@@ -91,7 +91,8 @@ def build_fallback(d_model: int, n_heads: int, n_layers: int) -> nn.Module:
 
 
 def load_pretrained(name: str, weights: str | None, device: torch.device) -> nn.Module:
-    """Pretrained ESM-C ``name`` on ``device`` (fp32 on CPU, bf16 on CUDA as the esm loader does).
+    """Pretrained ESM-C ``name`` on ``device``, in fp32 (the esm loader's bf16 on CUDA is undone: exact
+    labels are fp32; ``labels.precision`` turns on bf16/fp16 autocast where wanted).
 
     ``weights``: a local ``.pth`` state dict; otherwise ``ESMC.from_pretrained`` (Hugging Face).
     Raises :class:`WeightsUnavailable` with both ways to get the weights when neither works.
@@ -115,10 +116,9 @@ def load_pretrained(name: str, weights: str | None, device: torch.device) -> nn.
         except Exception as e:
             raise WeightsUnavailable(f"{path}: not an {name} state dict ({type(e).__name__}: "
                                      f"{str(e).splitlines()[0][:160]}): {how}") from None
-        model = model.to(device).eval()
-        return model.to(torch.bfloat16) if device.type == "cuda" else model
+        return model.to(device).eval()
     try:
-        return ESMC.from_pretrained(loader, device=device).eval()
+        return ESMC.from_pretrained(loader, device=device).float().eval()
     except Exception as e:   # offline: huggingface_hub raises connection / local-entry-not-found errors
         raise WeightsUnavailable(f"cannot load {name} weights ({type(e).__name__}): {how}") from None
 

@@ -159,6 +159,18 @@ class SudokuDomain:
                                 pos_embedding=model_cfg.get("pos_embedding", True))
         return MaskedTransformer(cfg, relations=relation_matrix(self.box))
 
+    def workload(self) -> dict:
+        d = self.cfg["data"]
+        givens = {"easy": 0.45 * self.length, "hard": min(d["hard_max_givens"], 0.3 * self.length)}  # typical
+        tasks = {}
+        for split in ("val", "test"):
+            bands = d[f"{split}_puzzles"]
+            n = sum(bands.values())
+            masked = sum(c * (self.length - givens.get(b, givens["easy"])) for b, c in bands.items()) / max(1, n)
+            tasks[split] = (n, masked)
+        return {"length": self.length, "values": self.n, "architecture": lambda: self.build_model(self.cfg["model"]),
+                "tasks": tasks}
+
     # ---------------------------------------------------------------- quality
     def quality(self, final: torch.Tensor, task: Task, model=None) -> pd.DataFrame:
         """solved (valid grid keeping the givens), cell_acc on blanks vs the known solution, violations."""

@@ -1,0 +1,82 @@
+"""Projected wall time of a config's expensive rules, from counted FLOPs and a throughput.
+
+Work per rule, in forward passes of one sequence of the domain's nominal length L (V values):
+
+  train_mdm        3 x steps x batch_size         (forward + backward ~ 3 forwards; 0 when the
+                                                   backbone is pretrained or a checkpoint is supplied)
+  label_<split>    states x (1 + m L V)           m = mean mask ratio of labels.mask_min..mask_max
+  train_estimator  train_states                   (one feature pass per state; the head is tiny)
+  contacts         chains x rounds x (1 + f L V)  (domains with a ``contacts`` section)
+  decode_<split>   sum over methods but mi-exact, over knobs, of tasks x masked positions
+                   (sequential's passes: an upper bound for the parallel decoders)
+
+FLOPs per pass are counted by ``torch.utils.flop_counter`` on an untrained model of the configured
+architecture; time = FLOPs / rate, with rate the FLOP/s a device really sustains on these passes:
+``python -m mdmi bench`` measures it (matmul rate x fraction reached by labelling) on the machine it
+runs on. The mi-exact oracle's lazy labelling depends on the model and is not projected.
+"""
+from __future__ import annotations
+
+from .config import domain_config, knob_grid
+
+
+def flops_per_pass(model, length: int) -> float:
+    """FLOPs of one forward pass on one sequence of ``length`` tokens (counted, not estimated)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from .protocol import model_device
+    x = torch.zeros(1, length, dtype=torch.long, device=model_device(model))
+    with torch.inference_mode(), FlopCounterMode(display=False) as fc:
+        model(x)
+    return float(fc.get_total_flops())
+
+
+def rule_passes(dcfg: dict, work: dict, trains: bool) -> dict[str, float]:
+    """Forward-pass equivalents per rule for one domain (see the module docstring)."""
+    L, V = work["length"], work["values"]
+    lab, tr = dcfg["labels"], dcfg["train"]
+    per_state = 1 + 0.5 * (lab["mask_min"] + lab["mask_max"]) * L * V
+    out = {"train_mdm": 3.0 * tr["steps"] * tr["batch_size"] if trains else 0.0,
+           "label_train": lab["train_states"] * per_state, "label_val": lab["val_states"] * per_state,
+           "train_estimator": float(lab["train_states"])}
+    if "contacts" in dcfg:
+        c = dcfg["contacts"]
+        out["contacts"] = len(dcfg["data"]["structures"]) * c["rounds"] * (1 + c["mask_fraction"] * L * V)
+    knobs = sum(len(knob_grid(s)) for m, s in dcfg["decode"]["methods"].items() if m != "mi-exact")
+    for split, (tasks, masked) in work["tasks"].items():
+        out[f"decode_{split}"] = knobs * tasks * masked
+    return out
+
+
+def project(cfg: dict, rates: dict[str, float]) -> list[dict]:
+    """One row per (domain, rule): passes, TFLOP and projected seconds at ``rates[domain]`` FLOP/s."""
+    from .domains import get_domain
+    rows = []
+    for name in cfg["domains"]:
+        dcfg = domain_config(cfg, name)
+        domain = get_domain(name, dcfg)
+        work = domain.workload()
+        fpp = flops_per_pass(work["architecture"]().eval(), work["length"])
+        trains = not getattr(domain, "pretrained", False) and not dcfg.get("checkpoint")
+        for rule, passes in rule_passes(dcfg, work, trains).items():
+            flops = passes * fpp
+            rows.append({"domain": name, "rule": rule, "passes": passes, "tflop": flops / 1e12,
+                         "flops_per_pass": fpp, "rate_flops_per_s": rates[name], "seconds": flops / rates[name]})
+    return rows
+
+
+def rates_from_bench(bench: dict) -> dict[str, float]:
+    """Sustained FLOP/s per domain measured by ``python -m mdmi bench`` (labelling passes)."""
+    return {d: r["matmul_flops_per_s"] * r["matmul_fraction"] for d, r in bench["domains"].items()}
+
+
+def format_projection(rows: list[dict]) -> str:
+    lines = [f"{'domain':<8} {'rule':<16} {'passes':>12} {'TFLOP':>10} {'rate TFLOP/s':>12} {'projected':>10}"]
+    for r in rows:
+        s = r["seconds"]
+        t = f"{s:.0f} s" if s < 120 else (f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h")
+        lines.append(f"{r['domain']:<8} {r['rule']:<16} {r['passes']:12.3g} {r['tflop']:10.3g} "
+                     f"{r['rate_flops_per_s'] / 1e12:12.3g} {t:>10}")
+    total = sum(r["seconds"] for r in rows)
+    lines.append(f"total (serial): {total / 3600:.2f} h")
+    return "\n".join(lines)
