@@ -64,3 +64,23 @@ def test_notebooks_are_stored_without_outputs():
         for c in nb.cells:
             if c.cell_type == "code":
                 assert not c.outputs and c.execution_count is None, path
+
+
+def test_projection_counts_passes_from_the_config():
+    from mdmi.config import domain_config, load_config
+    from mdmi.projection import rule_passes
+    cfg = load_config(ROOT / "config" / "default.yaml")
+    d = domain_config(cfg, "sudoku")
+    work = {"length": 81, "values": 9, "tasks": {"val": (10, 50.0), "test": (20, 50.0)}}
+    p = rule_passes(d, work, trains=True)
+    assert p["train_mdm"] == 3 * d["train"]["steps"] * d["train"]["batch_size"]
+    lab = d["labels"]
+    assert p["label_train"] == pytest.approx(lab["train_states"] * (1 + 0.5 * (lab["mask_min"] + lab["mask_max"]) * 81 * 9))
+    assert p["decode_test"] == 2 * p["decode_val"]
+    assert rule_passes(d, work, trains=False)["train_mdm"] == 0
+
+
+def test_project_needs_a_rate(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "mdmi", "project", "--config", str(ROOT / "config" / "ci.yaml")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "--flops-per-s" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -117,6 +117,26 @@ def test_bench_command_on_the_ci_models(ci_run):
     for d in bench["domains"].values():
         assert {x["method"] for x in d["decoding"]} >= {"sequential", "mi", "mi-exact"}
         assert d["labelling"]["clamped_passes"] > 0 and d["flops_per_clamped_pass"] > 0
+        assert d["forward_batch_vs_single"]["ratio"] > 0
+        variants = {v["variant"]: v for v in d["labelling"]["variants"]}
+        assert any(k.startswith("exact, max_batch") for k in variants) and "certified skip 1e-06 nats" in variants
+        for v in variants.values():
+            if v["precision"] == "fp32" and v["skip_tol"] == 0:
+                assert v["max_abs_diff_nats"] <= 1e-5, v          # chunking never changes exact labels
+        skip = variants["certified skip 1e-06 nats"]
+        assert skip["max_abs_diff_nats"] <= 1e-6 + 1e-5 and skip["clamped_passes"] <= d["labelling"]["clamped_passes"]
+
+    # projected cost of the CI config from the rate this bench measured
+    out = ci_run / "results" / "benchmarks" / "projection.json"
+    r = subprocess.run([sys.executable, "-m", "mdmi", "project", "--config", str(ROOT / "config" / "ci.yaml"),
+                        "--bench", str(ci_run / "results" / "benchmarks" / "bench.json"), "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(out.read_text())["rules"]
+    assert {(x["domain"], x["rule"]) for x in rows} >= {("sudoku", "train_mdm"), ("sudoku", "label_train"),
+                                                        ("protein", "contacts"), ("protein", "decode_test")}
+    assert all(x["seconds"] >= 0 and x["flops_per_pass"] > 0 for x in rows)
+    assert "total (serial)" in r.stdout
 
 
 def test_solve_command_on_a_user_puzzle_file(ci_run, tmp_path):
@@ -170,14 +190,21 @@ def test_cached_checkpoint_is_verified_and_used(ci_run, tmp_path):
 
     bad_sum = {**snippet, "sha256": "0" * 64}
     r = train({**cfg, "sudoku": {**cfg["sudoku"], "checkpoint": bad_sum}}, tmp_path / "bad1.pt")
-    assert r.returncode == 2 and "SHA-256" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 2 and "SHA-256" in _one_error_line(r.stderr)
     assert not (tmp_path / "bad1.pt").exists()
 
     other = {**cfg["sudoku"], "checkpoint": snippet, "train": {**cfg["sudoku"]["train"], "steps": 7}}
     r = train({**cfg, "sudoku": other}, tmp_path / "bad2.pt")
-    assert r.returncode == 2 and "train.steps: checkpoint" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 2 and "train.steps: checkpoint" in _one_error_line(r.stderr)
     assert not (tmp_path / "bad2.pt").exists()
 
     missing = {**snippet, "path": str(tmp_path / "nowhere.pt")}
     r = train({**cfg, "sudoku": {**cfg["sudoku"], "checkpoint": missing}}, tmp_path / "bad3.pt")
-    assert r.returncode == 2 and "not found" in r.stderr and not (tmp_path / "bad3.pt").exists()
+    assert r.returncode == 2 and "not found" in _one_error_line(r.stderr) and not (tmp_path / "bad3.pt").exists()
+
+
+def _one_error_line(stderr: str) -> str:
+    """The single 'error:' line of a failed command (log lines aside); no traceback."""
+    errors = [ln for ln in stderr.splitlines() if ": error: " in ln]
+    assert len(errors) == 1 and "Traceback" not in stderr, stderr
+    return errors[0]
