@@ -44,7 +44,62 @@ def _gpu_jobs() -> int:
     return int(torch.cuda.is_available())
 
 
+# The config sections each stage reads. A rule's input is its stage's slice of the config
+# (results/config/<domain>/<stage>.yaml), so editing a decoding knob reruns decoding and what follows,
+# not data generation or MDM training. A slice holds seed, scale and every section of the domain
+# except those of the listed later stages (an unlisted section counts for every stage).
+STAGE_ORDER = ["data", "model", "labels", "estimator", "contacts", "decode", "tables"]
+STAGE_SECTIONS = {
+    "data": ["box", "data", "tasks"],
+    "model": ["model", "train", "checkpoint", "backbone", "weights", "hidden_layer"],
+    "labels": ["labels"],
+    "estimator": ["estimator"],
+    "contacts": ["contacts"],
+    "decode": ["decode", "quality"],
+}
+STAGE_BEFORE = {  # stages whose sections a stage may read (contacts and decode are siblings)
+    "data": ["data"],
+    "model": ["data", "model"],
+    "labels": ["data", "model", "labels"],
+    "estimator": ["data", "model", "labels", "estimator"],
+    "contacts": ["data", "model", "labels", "estimator", "contacts"],
+    "decode": ["data", "model", "labels", "estimator", "decode"],
+}
+
+
+def _write_if_changed(path: Path, obj) -> str:
+    text = yaml.safe_dump(obj, sort_keys=False)
+    if not path.exists() or path.read_text() != text:
+        write_text(path, text)
+    return str(path)
+
+
+def _config_slices() -> dict:
+    slices = {}
+    for domain in config["domains"]:
+        section = config[domain]
+        for stage in STAGE_ORDER:
+            later = set() if stage == "tables" else {
+                k for s, keys in STAGE_SECTIONS.items() if s not in STAGE_BEFORE[stage] for k in keys}
+            part = {"seed": config["seed"], "scale": config["scale"],
+                    domain: {k: v for k, v in section.items() if k not in later}}
+            slices[domain, stage] = _write_if_changed(Path(RESULTS) / "config" / domain / f"{stage}.yaml", part)
+    return slices
+
+
 CONFIG = _resolved_config()
+SLICES = _config_slices()
+
+
+def stage_config(domain, stage):
+    """The domain's slice of the config for ``stage`` (the whole config for a domain not run)."""
+    return SLICES.get((domain, stage), CONFIG)
+
+
+def config_slice(stage):
+    """Input function: the {domain}'s slice of the config for ``stage``."""
+    return lambda wc: stage_config(wc.domain, stage)
+
 GPU = _gpu_jobs()
 DOMAINS = list(config["domains"])
 METHODS = {d: list(config[d]["decode"]["methods"]) for d in DOMAINS}

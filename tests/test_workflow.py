@@ -208,3 +208,21 @@ def _one_error_line(stderr: str) -> str:
     errors = [ln for ln in stderr.splitlines() if ": error: " in ln]
     assert len(errors) == 1 and "Traceback" not in stderr, stderr
     return errors[0]
+
+
+def test_editing_a_decoding_knob_reruns_only_what_depends_on_it(ci_run, tmp_path):
+    """Rules depend on their stage's slice of the config: no retraining for a decoding change."""
+    import shutil
+    import yaml
+    shutil.copytree(ci_run / "results", tmp_path / "results")          # copy2 keeps the timestamps
+    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg["sudoku"]["decode"]["quality_tolerance"] = 0.5
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    r = snakemake("-n", "--cores", "2", "--configfile", str(path), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    jobs = {ln.split()[1].rstrip(":") for ln in r.stdout.splitlines() if ln.startswith("rule ")}
+    assert {"decode", "tables", "combine_tables"} <= jobs
+    assert not jobs & {"sudoku_generate", "train_mdm", "label", "train_estimator", "protein_prepare",
+                       "protein_contacts"}, jobs
+    assert "protein/decode" not in r.stdout                              # the other domain is untouched

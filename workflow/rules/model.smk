@@ -19,7 +19,7 @@ def cached_checkpoint(domain):
 
 rule train_mdm:  # or, with <domain>.checkpoint set, verify and adopt a supplied model (no training)
     input:
-        CONFIG,
+        config_slice("model"),
         data=lambda wc: data_file(wc.domain),
         cached=lambda wc: cached_checkpoint(wc.domain),
     output:
@@ -39,7 +39,7 @@ rule train_mdm:  # or, with <domain>.checkpoint set, verify and adopt a supplied
 
 rule label:
     input:
-        CONFIG,
+        config_slice("labels"),
         model=f"{RESULTS}/{{domain}}/mdm/model.pt",
         data=lambda wc: data_file(wc.domain, "val"),
     output:
@@ -61,7 +61,7 @@ rule label:
 
 rule train_estimator:
     input:
-        CONFIG,
+        config_slice("estimator"),
         model=f"{RESULTS}/{{domain}}/mdm/model.pt",
         labels=f"{RESULTS}/{{domain}}/labels/train.pt",
     output:
@@ -81,7 +81,7 @@ rule train_estimator:
 
 rule eval_estimator:
     input:
-        CONFIG,
+        config_slice("estimator"),
         model=f"{RESULTS}/{{domain}}/mdm/model.pt",
         head=f"{RESULTS}/{{domain}}/estimator/head.pt",
         labels=f"{RESULTS}/{{domain}}/labels/val.pt",
@@ -103,7 +103,8 @@ rule eval_estimator:
 
 
 def _decode_inputs(wc):
-    inputs = {"config": CONFIG, "model": f"{RESULTS}/{wc.domain}/mdm/model.pt", "data": data_file(wc.domain, wc.split)}
+    inputs = {"config": stage_config(wc.domain, "decode"), "model": f"{RESULTS}/{wc.domain}/mdm/model.pt",
+              "data": data_file(wc.domain, wc.split)}
     if wc.method == "mi":
         inputs["head"] = f"{RESULTS}/{wc.domain}/estimator/head.pt"
     return inputs
@@ -133,7 +134,7 @@ rule decode:
 
 
 def _table_inputs(wc):
-    inputs = {"config": CONFIG, "eval": f"{RESULTS}/{wc.domain}/estimator/eval.json",
+    inputs = {"config": stage_config(wc.domain, "tables"), "eval": f"{RESULTS}/{wc.domain}/estimator/eval.json",
               "decodes": expand(f"{RESULTS}/{wc.domain}/decode/{{split}}/{{method}}.csv", split=["val", "test"],
                                 method=METHODS[wc.domain])}
     if wc.domain == "protein":

@@ -14,7 +14,7 @@ def _bundled_inputs(wc):
 
 rule protein_download:
     input:
-        CONFIG,
+        stage_config("protein", "data"),
         _bundled_inputs,
     output:
         f"{PD}/raw/sources.json",
@@ -29,7 +29,7 @@ rule protein_download:
 
 rule protein_prepare:
     input:
-        CONFIG,
+        stage_config("protein", "data"),
         rules.protein_download.output,
     output:
         train=f"{PD}/data/train.fasta",
@@ -50,7 +50,7 @@ rule protein_prepare:
 
 rule protein_contacts:
     input:
-        CONFIG,
+        stage_config("protein", "contacts"),
         model=f"{PD}/mdm/model.pt",
         head=f"{PD}/estimator/head.pt",
         chains=rules.protein_prepare.output.chains,

@@ -4,7 +4,7 @@ SD = f"{RESULTS}/sudoku"
 
 rule sudoku_generate:
     input:
-        CONFIG,
+        stage_config("sudoku", "data"),
     output:
         grids=f"{SD}/data/train_grids.txt",
         val=f"{SD}/data/val.txt",
