@@ -24,13 +24,17 @@ NOTEBOOKS = os.path.join(workflow.basedir, "notebooks")
 PY = "python -m mdmi"
 
 
-def _resolved_config() -> str:
-    """The validated config, written once per content to results/config.yaml (input of every rule)."""
-    path = Path(RESULTS) / "config.yaml"
-    text = yaml.safe_dump(dict(config), sort_keys=False)
+def _write_if_changed(path: Path, obj) -> str:
+    """Write ``obj`` as YAML to ``path`` unless it already holds exactly that (keeps its timestamp)."""
+    text = yaml.safe_dump(obj, sort_keys=False)
     if not path.exists() or path.read_text() != text:
         write_text(path, text)
     return str(path)
+
+
+def _resolved_config() -> str:
+    """The validated config, written once per content to results/config.yaml (what every command reads)."""
+    return _write_if_changed(Path(RESULTS) / "config.yaml", dict(config))
 
 
 def _gpu_jobs() -> int:
@@ -48,7 +52,6 @@ def _gpu_jobs() -> int:
 # (results/config/<domain>/<stage>.yaml), so editing a decoding knob reruns decoding and what follows,
 # not data generation or MDM training. A slice holds seed, scale and every section of the domain
 # except those of the listed later stages (an unlisted section counts for every stage).
-STAGE_ORDER = ["data", "model", "labels", "estimator", "contacts", "decode", "tables"]
 STAGE_SECTIONS = {
     "data": ["box", "data", "tasks"],
     "model": ["model", "train", "checkpoint", "backbone", "weights", "hidden_layer"],
@@ -67,18 +70,11 @@ STAGE_BEFORE = {  # stages whose sections a stage may read (contacts and decode 
 }
 
 
-def _write_if_changed(path: Path, obj) -> str:
-    text = yaml.safe_dump(obj, sort_keys=False)
-    if not path.exists() or path.read_text() != text:
-        write_text(path, text)
-    return str(path)
-
-
 def _config_slices() -> dict:
     slices = {}
     for domain in config["domains"]:
         section = config[domain]
-        for stage in STAGE_ORDER:
+        for stage in [*STAGE_BEFORE, "tables"]:
             later = set() if stage == "tables" else {
                 k for s, keys in STAGE_SECTIONS.items() if s not in STAGE_BEFORE[stage] for k in keys}
             part = {"seed": config["seed"], "scale": config["scale"],
@@ -99,6 +95,7 @@ def stage_config(domain, stage):
 def config_slice(stage):
     """Input function: the {domain}'s slice of the config for ``stage``."""
     return lambda wc: stage_config(wc.domain, stage)
+
 
 GPU = _gpu_jobs()
 DOMAINS = list(config["domains"])

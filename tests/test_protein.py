@@ -11,7 +11,8 @@ import torch
 from mdmi.decoding import METHODS, decode
 from mdmi.domains.protein.alphabet import AMINO_ACIDS, ProteinDataError, clean_sequence, decode as aa_decode, encode
 from mdmi.domains.protein.contacts import chance_rate, precision_at
-from mdmi.domains.protein.download import DownloadError, fetch, sha256
+from mdmi.domains.protein.download import DownloadError, fetch
+from mdmi.io import file_sha256
 from mdmi.domains.protein.esmc import MASK_ID, PAD_ID, ESMCMaskedModel, WeightsUnavailable, build_fallback, load_pretrained
 from mdmi.domains.protein.quality import longest_run, low_complexity, pseudo_perplexity
 from mdmi.domains.protein.sequences import read_fasta
@@ -252,7 +253,7 @@ def test_download_success_retry_404_checksum(server, tmp_path):
     with pytest.raises(DownloadError, match="failed after 1 attempts"):
         fetch("http://127.0.0.1:9/", tmp_path / "n.fasta", retries=0, backoff=0, timeout=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.fasta", "seq.fasta"]     # no partial files
-    assert sha256(dest) == good
+    assert file_sha256(dest) == good
 
 
 def test_online_source_end_to_end_against_local_server(server, tmp_path):

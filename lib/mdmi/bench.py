@@ -22,6 +22,7 @@ import torch
 from .config import knob_grid
 from .decoding import decode
 from .evaluate import time_per_state
+from .labels import STATES_PER_CALL
 from .mi import exact_mi_batch
 from .projection import flops_per_pass
 from .protocol import model_device
@@ -106,7 +107,7 @@ def label_timing(model, tokens: torch.Tensor, lcfg: dict, batch_sizes=(8, 32, 12
 
     naive: one clamped sequence per forward, state by state (exact, fp32) - the reference.
     batched: the workflow's path, ``lcfg`` = the domain's ``labels`` config (max_batch, skip_tol,
-    precision), 8 states per call as ``label_states`` does. Variants: other chunk sizes (exact),
+    precision), ``STATES_PER_CALL`` states per call as ``label_states`` does. Variants: other chunk sizes (exact),
     the certified skip at ``skip_tol`` nats and each reduced precision the device supports, each
     with its speed-up and largest difference from the naive labels in nats.
     """
@@ -115,10 +116,10 @@ def label_timing(model, tokens: torch.Tensor, lcfg: dict, batch_sizes=(8, 32, 12
     tokens = tokens.to(dev)
     n = tokens.shape[0]
     conf = {"max_batch": int(lcfg["max_batch"]), "skip_tol": float(lcfg["skip_tol"]), "precision": lcfg["precision"]}
-    _timed_labels(model, tokens[:1], 8, **conf)                                        # warm-up
+    _timed_labels(model, tokens[:1], STATES_PER_CALL, **conf)                             # warm-up
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    mi, passes, secs = _timed_labels(model, tokens, 8, **conf)
+    mi, passes, secs = _timed_labels(model, tokens, STATES_PER_CALL, **conf)
     peak = peak_memory_mb(dev)
     ref, ref_passes, ref_secs = _timed_labels(model, tokens, 1, max_batch=1)             # naive, exact
     lab = _variant("batched", mi, passes, secs, ref, ref_secs, n, **conf)
@@ -126,20 +127,14 @@ def label_timing(model, tokens: torch.Tensor, lcfg: dict, batch_sizes=(8, 32, 12
                 "naive_passes_per_s": ref_passes / ref_secs, "naive_states_per_s": n / ref_secs,
                 "batched_seconds": secs, "batched_passes_per_s": passes / secs, "batched_states_per_s": n / secs,
                 "peak_memory_mb": peak})
-    variants = []
-    for b in batch_sizes:
-        if b != conf["max_batch"]:
-            variants.append(_variant(f"exact, max_batch {b}", *_timed_labels(model, tokens, 8, max_batch=b),
-                                     ref, ref_secs, n, max_batch=b, skip_tol=0.0, precision="fp32"))
+    settings = [(f"exact, max_batch {b}", {"max_batch": b, "skip_tol": 0.0, "precision": "fp32"})
+                for b in batch_sizes if b != conf["max_batch"]]
     if conf["skip_tol"] != skip_tol:
-        variants.append(_variant(f"certified skip {skip_tol:g} nats",
-                                 *_timed_labels(model, tokens, 8, max_batch=conf["max_batch"], skip_tol=skip_tol),
-                                 ref, ref_secs, n, max_batch=conf["max_batch"], skip_tol=skip_tol, precision="fp32"))
-    for prec in supported_precisions(dev):
-        if prec != conf["precision"]:
-            variants.append(_variant(f"autocast {prec}",
-                                     *_timed_labels(model, tokens, 8, max_batch=conf["max_batch"], precision=prec),
-                                     ref, ref_secs, n, max_batch=conf["max_batch"], skip_tol=0.0, precision=prec))
+        settings.append((f"certified skip {skip_tol:g} nats", {**conf, "skip_tol": skip_tol, "precision": "fp32"}))
+    settings += [(f"autocast {p}", {**conf, "skip_tol": 0.0, "precision": p})
+                 for p in supported_precisions(dev) if p != conf["precision"]]
+    variants = [_variant(name, *_timed_labels(model, tokens, STATES_PER_CALL, **kw), ref, ref_secs, n, **kw)
+                for name, kw in settings]
     lab["variants"] = variants
     return lab
 

@@ -9,26 +9,17 @@ checksum PATH`` prints the lines to paste into the config.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
 
-from .io import load_torch, save_torch
+from .io import file_sha256, load_torch, save_torch
 
 log = logging.getLogger(__name__)
 
 
 class CheckpointMismatch(ValueError):
     """A supplied checkpoint is missing, corrupt, or was trained under a different config."""
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _flatten(obj, prefix: str = "") -> dict:

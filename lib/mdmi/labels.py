@@ -22,6 +22,8 @@ from .train_mdm import random_mask
 
 log = logging.getLogger(__name__)
 
+STATES_PER_CALL = 8   # states whose clamped sequences are pooled into one exact_mi_batch call
+
 
 def sample_states(model, starts: torch.Tensor, complete: torch.Tensor, n_states: int, cfg: dict,
                   gen: torch.Generator) -> tuple[torch.Tensor, list[str]]:
@@ -52,7 +54,7 @@ def sample_states(model, starts: torch.Tensor, complete: torch.Tensor, n_states:
 
 
 def label_states(model, tokens: torch.Tensor, kinds: list[str], max_batch: int, skip_tol: float = 0.0,
-                 precision: str = "fp32", states_per_call: int = 8, progress: bool = True) -> dict:
+                 precision: str = "fp32", states_per_call: int = STATES_PER_CALL, progress: bool = True) -> dict:
     """Exact MI labels for tokens[N, L] (batched over several states per call).
 
     ``skip_tol`` and ``precision`` are the optional accelerations of :mod:`mdmi.mi` (exact: 0, fp32).

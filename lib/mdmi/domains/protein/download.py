@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from ...io import atomic_path, write_json
+from ...io import atomic_path, file_sha256, write_json
 from .alphabet import ProteinDataError
 
 log = logging.getLogger(__name__)
@@ -29,14 +29,6 @@ log = logging.getLogger(__name__)
 
 class DownloadError(RuntimeError):
     pass
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fetch(url: str, dest: Path, *, retries: int = 3, timeout: float = 30.0, backoff: float = 1.0,
@@ -130,7 +122,7 @@ def copy_bundled(dcfg: dict, out: Path) -> dict:
             dest = out / kind / src.name
             with atomic_path(dest) as tmp:
                 shutil.copyfile(src, tmp)
-            entry = {"file": src.name, "source": str(src), "sha256": sha256(dest)}
+            entry = {"file": src.name, "source": str(src), "sha256": file_sha256(dest)}
             if kind == "structures":
                 entry["chain"] = item.get("chain")
             entries[kind].append(entry)
