@@ -360,3 +360,19 @@ def test_knob_choice_rejects_degenerate_output_by_guards():
     guards = {"pppl": {"max_ratio": 1.1}, "low_complexity": {"max_increase": 0.05}}
     assert choose_knobs(val, "recovery", 0.03)[0]["topk"] == "k=8"
     assert choose_knobs(val, "recovery", 0.03, guards)[0]["topk"] == "k=2"
+
+
+def test_exact_mi_ignores_how_much_padding_a_batch_carries(model):
+    """Clamped passes cut the padding a chunk shares; labels equal those of the unpadded state."""
+    g = torch.Generator().manual_seed(3)
+    short = torch.randint(0, 20, (1, 8), generator=g)
+    short[0, [1, 5]] = MASK_ID
+    long = torch.randint(0, 20, (1, 14), generator=g)
+    long[0, [0, 7, 12]] = MASK_ID
+    batch = torch.cat([torch.cat([short, torch.full((1, 6), PAD_ID)], 1), long])   # [2, 14]
+    alone, _ = exact_mi_batch(model, short, max_batch=64)
+    for chunk in (1, 7, 64):                          # chunks holding one state, both, or parts of each
+        mi, passes = exact_mi_batch(model, batch, max_batch=chunk)
+        assert passes == (2 + 3) * 20
+        assert torch.allclose(mi[0, :8, :8], alone[0], atol=1e-5)
+        assert (mi[0, 8:] == 0).all() and (mi[0, :, 8:] == 0).all()

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from .device import autocast
-from .protocol import forward_chunked, model_device
+from .protocol import forward_chunked, model_device, pad_id
 
 
 @dataclass
@@ -118,16 +118,20 @@ def exact_mi_rows(model, tokens: torch.Tensor, rows: torch.Tensor, probs: torch.
     r_idx, a_idx = keep.nonzero(as_tuple=True)             # one clamped sequence per kept (row, value)
     mix = torch.zeros(R, L, V, device=dev)                 # sum_a p(a) q_a
     cond_ent = torch.zeros(R, L, device=dev)               # sum_a p(a) H(q_a)
+    pad = pad_id(model)
     for s in range(0, r_idx.numel(), max_batch):
         rr, aa = r_idx[s:s + max_batch], a_idx[s:s + max_batch]
         seq = tokens[rows[rr, 0]].clone()                  # [n, L]
         seq[torch.arange(rr.numel(), device=dev), rows[rr, 1]] = aa
+        if pad is not None:   # cut the padding columns the whole chunk ends with (padding is never attended)
+            seq = seq[:, :int((seq != pad).any(0).nonzero().max()) + 1]
         with autocast(dev, precision):
             logits, _ = model(seq)
-        q = torch.softmax(logits.float(), -1)              # [n, L, V]
+        q = torch.softmax(logits.float(), -1)              # [n, l, V], l <= L
         wa = w[rr, aa]                                     # [n]
-        mix.index_add_(0, rr, q * wa[:, None, None])
-        cond_ent.index_add_(0, rr, entropy(q) * wa[:, None])
+        l = q.shape[1]
+        mix[:, :l].index_add_(0, rr, q * wa[:, None, None])
+        cond_ent[:, :l].index_add_(0, rr, entropy(q) * wa[:, None])
     mi = (entropy(mix) - cond_ent).clamp_min(0.0)          # [R, L]
     other = masked[rows[:, 0]].clone()                     # only masked j count
     other[torch.arange(R, device=dev), rows[:, 1]] = False
