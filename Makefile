@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= 2
 CONFIG ?= config/default.yaml
-GPUS   ?= 1   # GPU jobs at a time (rules declare resources: gpu=1 when they run on CUDA)
+# GPU jobs at a time (rules declare resources: gpu=1 when they run on CUDA)
+GPUS   ?= 1
 
 .PHONY: paper test setup clean dry-run bench
 
@@ -23,7 +24,7 @@ paper: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) --resources gpu=$(GPUS) --configfile $(CONFIG) --rerun-incomplete --printshellcmds
 
 bench: $(STAMP)   # after `make paper`: labelling/estimator/decoding cost -> results/benchmarks/bench.json
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) results/benchmarks/bench.json
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake results/benchmarks/bench.json --cores $(CORES) --resources gpu=$(GPUS) --configfile $(CONFIG)
 
 dry-run: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake -n --cores $(CORES) --configfile $(CONFIG)

@@ -84,3 +84,15 @@ def test_project_needs_a_rate(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mdmi", "project", "--config", str(ROOT / "config" / "ci.yaml")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "--flops-per-s" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_make_targets_come_before_configfile():
+    """`--configfile` takes several files: a target after it would be read as a config file."""
+    r = subprocess.run(["make", "-n", "-W", "requirements.txt", "bench", "paper", "dry-run"], cwd=ROOT,
+                       capture_output=True, text=True)
+    lines = [ln for ln in r.stdout.splitlines() if "snakemake" in ln and "--configfile" in ln]
+    assert len(lines) == 3, r.stdout + r.stderr
+    for ln in lines:
+        after = ln.split("--configfile", 1)[1].split()
+        values = [t for t in after[:next((k for k, t in enumerate(after) if t.startswith("-")), len(after))]]
+        assert len(values) == 1, ln                   # only the config file, then options
