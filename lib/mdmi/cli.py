@@ -442,13 +442,12 @@ def main(argv=None) -> int:
     quiet = args.quiet or args.cmd == "solve"     # solve prints results only; errors stay one line
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
-    from .cache import CheckpointMismatch
     from .config import ConfigError
     from .domains.protein.alphabet import ProteinDataError
     from .domains.sudoku.puzzles import PuzzleError
     try:
         args.fn(args)
-    except (ConfigError, CheckpointMismatch, PuzzleError, ProteinDataError, FileNotFoundError, ValueError, RuntimeError, KeyError) as e:
+    except (ConfigError, PuzzleError, ProteinDataError, FileNotFoundError, ValueError, RuntimeError, KeyError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"mdmi {args.cmd}: error: {msg}", file=sys.stderr)
         return 2

@@ -71,12 +71,16 @@ class ProteinDomain:
 
     # ---------------------------------------------------------------- model
     def build_model(self, model_cfg: dict) -> torch.nn.Module:
-        layer = int(self.cfg.get("hidden_layer", -1))
         if self.pretrained:
             net = load_pretrained(self.backbone, self.cfg.get("weights"), torch.device("cpu"))
-            return ESMCMaskedModel(net, layer, label=self.model_label())
+            return ESMCMaskedModel(net, int(self.cfg.get("hidden_layer", -1)), label=self.model_label())
+        return self._untrained(model_cfg)
+
+    def _untrained(self, model_cfg: dict) -> torch.nn.Module:
+        """A fresh ESM-C-architecture model of the configured size (no weights loaded)."""
         net = build_fallback(model_cfg["d_model"], model_cfg["n_heads"], model_cfg["n_layers"])
-        return ESMCMaskedModel(net, layer, label=self.model_label(parameter_count(net)))
+        return ESMCMaskedModel(net, int(self.cfg.get("hidden_layer", -1)),
+                               label=self.model_label(parameter_count(net)))
 
     def workload(self) -> dict:
         d, t, m = self.cfg["data"], self.cfg["tasks"], self.cfg["model"]
@@ -85,8 +89,7 @@ class ProteinDomain:
         n = inp["sequences"] + unc["count"]
         masked = (inp["sequences"] * inp["fraction"] * L + unc["count"] * unc["length"]) / max(1, n)
         return {"length": int(L), "values": len(AMINO_ACIDS), "tasks": {"val": (n, masked), "test": (n, masked)},
-                "architecture": lambda: ESMCMaskedModel(build_fallback(m["d_model"], m["n_heads"], m["n_layers"]),
-                                                        int(self.cfg.get("hidden_layer", -1)))}
+                "architecture": lambda: self._untrained(m)}
 
     # ---------------------------------------------------------------- quality
     def quality(self, final: torch.Tensor, task: Task, model=None) -> pd.DataFrame:
