@@ -19,7 +19,29 @@ if not config:
 
 validate(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
 
-RESULTS = "results"
+
+def _anchor_paths(node):
+    """Shipped inputs named in the config (a `<domain>.checkpoint.path`, any `*_file` key) given
+    relative to the repository stay valid when Snakemake runs in another folder."""
+    for key, value in (node.items() if isinstance(node, dict) else []):
+        if isinstance(value, dict):
+            if key == "checkpoint" and isinstance(value.get("path"), str):
+                value["path"] = _anchored(value["path"])
+            _anchor_paths(value)
+        elif isinstance(value, str) and key.endswith("_file"):
+            node[key] = _anchored(value)
+
+
+def _anchored(path: str) -> str:
+    if os.path.isabs(path) or os.path.exists(path):
+        return path
+    here = os.path.join(workflow.basedir, path)
+    return here if os.path.exists(here) else path
+
+
+_anchor_paths(config)
+
+RESULTS = config.get("results", "results")
 NOTEBOOKS = os.path.join(workflow.basedir, "notebooks")
 PY = "python -m mdmi"
 
@@ -77,7 +99,7 @@ def _config_slices() -> dict:
         for stage in [*STAGE_BEFORE, "tables"]:
             later = set() if stage == "tables" else {
                 k for s, keys in STAGE_SECTIONS.items() if s not in STAGE_BEFORE[stage] for k in keys}
-            part = {"seed": config["seed"], "scale": config["scale"],
+            part = {"seed": config["seed"], "scale": config["scale"], "retrain": config.get("retrain", False),
                     domain: {k: v for k, v in section.items() if k not in later}}
             slices[domain, stage] = _write_if_changed(Path(RESULTS) / "config" / domain / f"{stage}.yaml", part)
     return slices

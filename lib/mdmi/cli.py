@@ -77,12 +77,13 @@ def cmd_generate(args):
 def cmd_train_mdm(args):
     from .train_mdm import train_mdm, training_record
     cfg, dcfg, domain, device = _setup(args)
-    if dcfg.get("checkpoint"):
+    if dcfg.get("checkpoint") and not cfg.get("retrain"):
         if getattr(domain, "pretrained", False):
             raise ValueError(f"{domain.name}.checkpoint is for MDMs trained here; a pretrained backbone "
                              f"({domain.backbone}) takes its weights from {domain.name}.weights")
         from .cache import adopt_checkpoint
-        wanted = training_record(dcfg, domain.train_sequences(Path(args.data)))
+        from .train_mdm import domain_training_data
+        wanted = training_record(dcfg, *domain_training_data(domain, Path(args.data)))
         adopt_checkpoint(domain.name, dcfg["checkpoint"], wanted, Path(args.out))
         return
     train_mdm(domain, dcfg, Path(args.data), Path(args.out), Path(args.ckpt), device)
@@ -93,6 +94,12 @@ def cmd_checksum(args):
     if not Path(args.path).is_file():
         raise FileNotFoundError(f"{args.path}: no such checkpoint file")
     print(checksum_snippet(args.path))
+
+
+def cmd_ship(args):
+    """Copy a model trained by the workflow (with its log, benchmark and config) into a data/ folder."""
+    from .shipped import ship
+    print(ship(Path(args.results), args.domain, Path(args.config), Path(args.out)))
 
 
 def cmd_label(args):
@@ -180,10 +187,13 @@ def cmd_decode(args):
         raise ValueError(f"method {args.method!r} has no sweep in {args.config} (decode.methods)")
     estimator = load_estimator(Path(args.estimator), device) if args.method == "mi" else None
     task = domain.load_task(Path(args.data), args.split)
+    subset = None
+    if args.method == "mi-exact":      # the expensive oracle: a seeded random subset, stratified by band
+        from .sweep import stratified_subset
+        subset = stratified_subset(task.meta, dec["oracle_max_sequences"], cfg["seed"] + (0 if args.split == "val" else 1))
+        log.info("oracle on %d of %d sequences (seeded, stratified by band)", len(subset), task.init.shape[0])
     rows = run_sweep(model, domain, task, args.method, sweep, estimator=estimator, max_batch=dec["max_batch"],
-                     oracle_chunk=dec["oracle_chunk"],
-                     max_sequences=dec["oracle_max_sequences"] if args.method == "mi-exact" else None,
-                     seed=cfg["seed"])
+                     oracle_chunk=dec["oracle_chunk"], rows=subset, seed=cfg["seed"])
     rows.insert(0, "split", args.split)
     rows["scale"] = cfg["scale"]
     write_text(args.out, rows.to_csv(index=False))
@@ -213,8 +223,9 @@ def cmd_tables(args):
                        dcfg["decode"].get("guards"))
     write_table(t2, out / "table2")
     contacts = pd.read_csv(args.contacts) if args.contacts else None
-    write_table(report.claims(domain.name, t2, test, ev, ev.get("relations"), metric, tol, scale, contacts),
-                out / "claims")
+    _, ref_knob = report.choose_knobs(val, metric, tol, dcfg["decode"].get("guards"))
+    write_table(report.claims(domain.name, t2, test, ev, ev.get("relations"), metric, cfg["claims"], scale, contacts,
+                              ref_knob=ref_knob, seed=cfg["seed"]), out / "claims")
 
 
 TABLES = ["table1", "table2", "claims", "decoding_sweep", "decoding_sweep_by_band"]
@@ -311,6 +322,9 @@ def cmd_solve(args):
     from .io import load_torch
     from .train_estimator import load_estimator
     from .train_mdm import load_mdm
+    if args.model is None:
+        from .shipped import shipped_model
+        args.model = str(shipped_model("sudoku"))
     state = load_torch(args.model)
     if state.get("domain") != "sudoku":
         raise ValueError(f"{args.model}: not a Sudoku MDM checkpoint (domain {state.get('domain')!r})")
@@ -321,9 +335,11 @@ def cmd_solve(args):
     pairs = read_puzzles(args.file, box)
     task = domain.task_from_pairs(Path(args.file).name, pairs)
     knobs = _parse_knobs(args.knob)
-    est = load_estimator(Path(args.estimator), device) if args.method == "mi" else None
+    if args.method == "sequential":
+        knobs.setdefault("order", "margin")      # the better order for Sudoku (Kim et al. 2025; our Table 2)
     if args.method == "mi" and args.estimator is None:
-        raise ValueError("--method mi needs --estimator PATH (results/sudoku/estimator/head.pt)")
+        raise ValueError("--method mi needs --estimator PATH (results/sudoku/estimator/head.pt, after `make paper`)")
+    est = load_estimator(Path(args.estimator), device) if args.method == "mi" else None
     res = decode(model, task.init, args.method, estimator=est, **knobs)
     q = domain.quality(res.tokens, task)
     for k, (grid, p) in enumerate(zip(res.tokens.tolist(), res.passes.tolist())):
@@ -366,6 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("checksum", help="the config lines that make a trained model.pt a cached checkpoint")
     p.add_argument("path", help="a model.pt written by train-mdm"); p.set_defaults(fn=cmd_checksum)
+
+    p = sub.add_parser("ship", help="copy a trained model.pt with its log, benchmark and config into data/ (make models)")
+    p.add_argument("--results", required=True, help="results folder of the run that trained it (results/pretrain)")
+    p.add_argument("--domain", required=True); p.add_argument("--config", required=True, help="the config that trained it")
+    p.add_argument("--out", required=True, help="e.g. data/sudoku/pretrained"); p.set_defaults(fn=cmd_ship)
 
     p = sub.add_parser("label", help="exact MI labels for sampled states of a split")
     _common(p); p.add_argument("--data", required=True); p.add_argument("--model", required=True)
@@ -428,8 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("solve", help="solve your own Sudoku puzzle file with a trained model")
     p.add_argument("file", help="one puzzle per line: n*n characters, 0 or . for blanks (optional ,solution)")
-    p.add_argument("--model", required=True, help="trained MDM, e.g. results/sudoku/mdm/model.pt")
-    p.add_argument("--method", default="sequential", choices=["sequential", "topk", "threshold", "eb", "mi", "mi-exact"])
+    p.add_argument("--model", help="trained MDM (default: the shipped data/sudoku/pretrained/model.pt, checksum verified)")
+    p.add_argument("--method", default="sequential", choices=["sequential", "topk", "threshold", "eb", "mi", "mi-exact"],
+                   help="decoder (default sequential: one cell per pass, margin order)")
     p.add_argument("--knob", action="append", help="decoder knob name=value (repeatable), e.g. --knob eps=0.02")
     p.add_argument("--estimator", help="trained MI head for --method mi")
     p.add_argument("--device", default="auto")

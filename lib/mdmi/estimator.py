@@ -5,12 +5,21 @@ Input (all from the same forward pass of the frozen MDM on the state):
   probs   FloatTensor[B, L, V]   marginals p(x_i | x_O)
   masked  BoolTensor[B, L]       which positions are masked
 
-Head: per-position projection u_i = W [LN(h_i), H_i] (+ a learned embedding of the position index
-when ``max_len`` > 0, so the head can learn which positions interact even when the backbone's hidden
-states do not encode position), a symmetric pair feature [u_i * u_j, u_i + u_j] and a small MLP giving a logit s_ij. With
-``entropy_bound`` (default) the output is ``min(H_i, H_j) * sigmoid(s_ij)``: MI can never exceed
-either entropy, so the head only learns which fraction of that bound two positions share.
-Otherwise the output is ``softplus(s_ij)``. Zero on the diagonal and on visible positions.
+Head: per-position projection u_i = W [LN(h_i), p_i, H_i] (+ a learned embedding of the position
+index when ``max_len`` > 0, so the head can learn which positions interact even when the backbone's
+hidden states do not encode position), optionally ``mixer_layers`` self-attention layers over the
+u_i (so a position's feature can depend on the other masked positions of the state), a symmetric
+pair feature [u_i * u_j, u_i + u_j] and a small MLP giving a logit s_ij. The output is
+``ceiling_ij * sigmoid(s_ij)`` with ``entropy_bound``:
+
+- ``mean``: ceiling (H_i + H_j) / 2. The exact label is the symmetrised (I(i->j) + I(j->i)) / 2 and
+  each direction is the MI of the joint p_i(a) q_a(b), so I(i->j) <= H_i: the mean is a ceiling
+  every label respects, even for a model whose conditionals are not self-consistent.
+- ``min``: ceiling min(H_i, H_j), the bound of a self-consistent joint. A model that is not
+  self-consistent can put labels above it (``ceiling_excess`` in the evaluation measures how much).
+- ``none``: ``softplus(s_ij)``.
+
+Zero on the diagonal and on visible positions.
 """
 from __future__ import annotations
 
@@ -28,8 +37,29 @@ class EstimatorConfig:
     d_in: int
     rank: int = 64
     hidden: int = 64
-    entropy_bound: bool = True
+    entropy_bound: str = "mean"   # mean | min | none (see the module docstring)
     max_len: int = 0          # > 0: learned position-index embedding for sequences up to this length
+    n_values: int = 0         # > 0: the marginals p_i (V values) are part of each position's input
+    mixer_layers: int = 0     # self-attention layers over the projected positions before the pair form
+    mixer_heads: int = 4
+
+    def __post_init__(self):
+        if isinstance(self.entropy_bound, bool):      # heads saved before the enum: true meant min
+            self.entropy_bound = "min" if self.entropy_bound else "none"
+        if self.entropy_bound not in CEILINGS:
+            raise ValueError(f"entropy_bound must be one of {', '.join(CEILINGS)}, not {self.entropy_bound!r}")
+
+
+def ceiling(H: torch.Tensor, kind: str) -> torch.Tensor | None:
+    """H: FloatTensor[B, L] marginal entropies -> [B, L, L] upper bound on the pair MI (None for 'none')."""
+    if kind == "min":
+        return torch.minimum(H[:, :, None], H[:, None, :])
+    if kind == "mean":
+        return 0.5 * (H[:, :, None] + H[:, None, :])
+    return None
+
+
+CEILINGS = ("mean", "min", "none")
 
 
 class MIHead(nn.Module):
@@ -37,26 +67,32 @@ class MIHead(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.norm = nn.LayerNorm(cfg.d_in)
-        self.proj = nn.Linear(cfg.d_in + 1, cfg.rank)
+        self.proj = nn.Linear(cfg.d_in + cfg.n_values + 1, cfg.rank)
         self.pos = nn.Embedding(cfg.max_len, cfg.rank) if cfg.max_len > 0 else None
+        self.mixer = nn.ModuleList(
+            nn.TransformerEncoderLayer(cfg.rank, cfg.mixer_heads, dim_feedforward=2 * cfg.rank, dropout=0.0,
+                                       activation="gelu", batch_first=True, norm_first=True)
+            for _ in range(cfg.mixer_layers))
         self.mlp = nn.Sequential(nn.Linear(2 * cfg.rank, cfg.hidden), nn.GELU(), nn.Linear(cfg.hidden, 1))
 
     def forward(self, hidden: torch.Tensor, probs: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
         """-> predicted symmetric MI FloatTensor[B, L, L] (nats)."""
         hidden = hidden.float()
-        H = entropy(probs.float())                                        # [B, L]
-        u = self.proj(torch.cat([self.norm(hidden), H[..., None]], -1))   # [B, L, r]
+        probs = probs.float()
+        H = entropy(probs)                                                # [B, L]
+        feats = [self.norm(hidden)] + ([probs] if self.cfg.n_values else []) + [H[..., None]]
+        u = self.proj(torch.cat(feats, -1))                              # [B, L, r]
         if self.pos is not None:
             L = u.shape[1]
             if L > self.cfg.max_len:
                 raise ValueError(f"sequence length {L} exceeds the estimator's max_len {self.cfg.max_len}")
             u = u + self.pos.weight[:L]
+        for layer in self.mixer:                                          # attend among masked positions only
+            u = layer(u, src_key_padding_mask=~masked if bool(masked.any(-1).all()) else None)
         ui, uj = u[:, :, None, :], u[:, None, :, :]
         s = self.mlp(torch.cat([ui * uj, ui + uj], -1)).squeeze(-1)       # [B, L, L], symmetric
-        if self.cfg.entropy_bound:
-            out = torch.minimum(H[:, :, None], H[:, None, :]) * torch.sigmoid(s)
-        else:
-            out = F.softplus(s)
+        bound = ceiling(H, self.cfg.entropy_bound)
+        out = F.softplus(s) if bound is None else bound * torch.sigmoid(s)
         return out * pair_mask(masked).to(out.dtype)
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 
 from .metrics import asymmetry, fidelity, upper_pairs
+from .stats import interval, resample_weights
 from .train_estimator import mdm_features
 
 
@@ -57,11 +58,30 @@ def evaluate_estimator(model, head, labels: dict, device) -> tuple[dict, torch.T
         "speedup_wall": exact_s / est_s,
     }
     out["asymmetry"] = asymmetry(labels["mi_row"], masked)
+    out["ceiling_excess"] = ceiling_excess(model, tokens, exact)
     return out, pred
 
 
+def ceiling_excess(model, tokens: torch.Tensor, exact: torch.Tensor) -> dict:
+    """How much exact label mass lies above each possible head ceiling (min / mean of the two
+    marginal entropies): {kind: {mass_fraction, pair_fraction}} over masked pairs. 'mean' is 0 up to
+    rounding by construction; 'min' > 0 means a min-bounded head cannot fit those labels."""
+    from .estimator import ceiling, pair_mask
+    from .mi import entropy
+    _, probs, masked = mdm_features(model, tokens)
+    pm = pair_mask(masked)
+    H = entropy(probs)
+    e = exact.float()[pm]
+    out = {}
+    for kind in ("min", "mean"):
+        over = (e - ceiling(H, kind)[pm]).clamp_min(0)
+        out[kind] = {"mass_fraction": float(over.sum() / e.sum().clamp_min(1e-12)),
+                     "pair_fraction": float((over > 1e-6).float().mean()) if len(e) else float("nan")}
+    return out
+
+
 def mi_by_relation(exact: torch.Tensor, pred: torch.Tensor, tokens: torch.Tensor, mask_id: int,
-                   rel: torch.Tensor, names: list[str]) -> tuple[pd.DataFrame, dict]:
+                   rel: torch.Tensor, names: list[str], reps: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, dict]:
     """Mean exact/learned MI per relation id over masked pairs, and top-pair statistics.
 
     rel: LongTensor[L, L] relation ids (id 0 = unrelated). Returns (table, summary) where summary
@@ -76,13 +96,16 @@ def mi_by_relation(exact: torch.Tensor, pred: torch.Tensor, tokens: torch.Tensor
                        "exact": exact[b, i, j].numpy(), "learned": pred[b, i, j].numpy()})
     table = df.groupby("relation").agg(pairs=("exact", "size"), exact_mean=("exact", "mean"),
                                        exact_median=("exact", "median"), learned_mean=("learned", "mean")).reset_index()
-    related_frac, chance = [], []
+    related_frac, chance, rel_sum, unrel_sum, rel_n, unrel_n = [], [], [], [], [], []
     for s in range(tokens.shape[0]):
         m = b == s
         k = int(masked[s].sum())
         if k == 0 or not m.any():
             continue
         e = exact[s, i[m], j[m]]
+        is_rel = r[m] != 0
+        rel_sum.append(float(e[is_rel].sum())), rel_n.append(int(is_rel.sum()))
+        unrel_sum.append(float(e[~is_rel].sum())), unrel_n.append(int((~is_rel).sum()))
         top = torch.argsort(-e, stable=True)[:k]
         related_frac.append(float((r[m][top] != 0).float().mean()))
         chance.append(float((r[m] != 0).float().mean()))
@@ -91,4 +114,11 @@ def mi_by_relation(exact: torch.Tensor, pred: torch.Tensor, tokens: torch.Tensor
                "learned_related_over_unrelated": float(df.loc[df.related, "learned"].mean()
                                                        / max(df.loc[~df.related, "learned"].mean(), 1e-12)),
                "top_pairs_related": float(np.mean(related_frac)), "chance_related": float(np.mean(chance))}
+    # interval of the ratio of pooled means, resampling states (pairs of one state are not independent)
+    a, na, u, nu = (np.asarray(x, dtype=np.float64) for x in (rel_sum, rel_n, unrel_sum, unrel_n))
+    if len(a):
+        est = interval(resample_weights(len(a), reps, seed),
+                       lambda m: (m(a) / np.maximum(m(na), 1e-12)) / np.maximum(m(u) / np.maximum(m(nu), 1e-12), 1e-12))
+        summary["related_over_unrelated_ci"] = [est.low, est.high]
+    summary["states"] = len(a)
     return table, summary

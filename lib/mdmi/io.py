@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -61,11 +62,21 @@ def save_torch(path, obj) -> None:
         torch.save(obj, tmp)
 
 
+class NotACheckpoint(ValueError):
+    """A file that is not a checkpoint this project wrote (or is damaged)."""
+
+
 def load_torch(path, map_location="cpu"):
+    """A file written by :func:`save_torch`, loaded with ``weights_only=True``: tensors and plain
+    containers only, so a pickle from elsewhere cannot run code on load."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: file not found; run the step that produces it (e.g. `snakemake {path}`)")
-    return torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, IndexError) as e:  # torch's reader on junk
+        raise NotACheckpoint(f"{path}: not a checkpoint written by mdmi, or damaged ({type(e).__name__}); "
+                             f"pass a model.pt/head.pt written by the workflow, or rerun the step that makes it") from e
 
 
 def write_table(df, stem) -> None:

@@ -7,6 +7,7 @@ from scipy import stats
 
 from .estimator import pair_mask
 from .mi import symmetrise
+from .stats import interval, resample_weights
 
 
 def upper_pairs(masked: torch.Tensor) -> torch.Tensor:
@@ -14,8 +15,9 @@ def upper_pairs(masked: torch.Tensor) -> torch.Tensor:
     return torch.triu(pair_mask(masked), diagonal=1)
 
 
-def fidelity(pred: torch.Tensor, exact: torch.Tensor, masked: torch.Tensor) -> dict:
-    """Pearson, Spearman (pooled and mean within state), MAE, top-k pair recall.
+def fidelity(pred: torch.Tensor, exact: torch.Tensor, masked: torch.Tensor, reps: int = 2000, seed: int = 0) -> dict:
+    """Pearson, Spearman (pooled and mean within state, the latter with a 95% bootstrap interval over
+    states), MAE, top-k pair recall.
 
     pred, exact: FloatTensor[N, L, L]; masked: BoolTensor[N, L]. Top-k recall per state uses
     k = number of masked positions (the pairs a decoder most needs to avoid).
@@ -33,8 +35,15 @@ def fidelity(pred: torch.Tensor, exact: torch.Tensor, masked: torch.Tensor) -> d
             top_e = set(np.argsort(-eb, kind="stable")[:k].tolist())
             top_p = set(np.argsort(-pb, kind="stable")[:k].tolist())
             recall.append(len(top_e & top_p) / k)
+    ci = [float("nan"), float("nan")]
+    if within:
+        w = np.asarray(within, dtype=np.float64)
+        est = interval(resample_weights(len(w), reps, seed), lambda m: m(w))
+        ci = [est.low, est.high]
     return {
         "pairs": int(sel.sum()),
+        "states": len(within),
+        "spearman_within_state_ci": ci,
         "pearson": float(stats.pearsonr(p, e).statistic) if len(e) > 2 else float("nan"),
         "spearman": float(stats.spearmanr(p, e).statistic) if len(e) > 2 else float("nan"),
         "spearman_within_state": float(np.mean(within)) if within else float("nan"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .stats import Estimate, combine, interp_quality, interval, resample_weights, verdict
+
 PAPER = {"speedup_low": 3.0, "speedup_high": 5.0, "sudoku_passes": 15.2, "protein_passes": 15.3}
 
 
@@ -23,6 +25,9 @@ def table1(domain: str, ev: dict, scale: str) -> pd.DataFrame:
     df["estimator_s_per_state"] = c["estimator_seconds_per_state"]
     df["wall_speedup"] = c["speedup_wall"]
     df["asymmetry"] = ev["asymmetry"]
+    ce = ev.get("ceiling_excess", {})
+    df["label_mass_above_min_ceiling"] = ce.get("min", {}).get("mass_fraction", np.nan)
+    df["label_mass_above_mean_ceiling"] = ce.get("mean", {}).get("mass_fraction", np.nan)
     df["model"] = ev.get("model", "")
     df["scale"] = scale
     return df
@@ -107,103 +112,167 @@ def table2(domain: str, val: pd.DataFrame, test: pd.DataFrame, metric: str, tole
     return df
 
 
-def quality_at_passes(points: pd.DataFrame, passes: float) -> float:
-    """Linear interpolation of a method's quality-vs-passes curve (clamped at its ends)."""
-    p = points.sort_values("passes")
-    return float(np.interp(passes, p.passes.to_numpy(), p.quality.to_numpy()))
-
-
 TITLES = {"sudoku": "Sudoku", "protein": "Proteins"}
 PAPER_PASSES = {"sudoku": ("sudoku_passes", "hard", "hard test puzzles"), "protein": ("protein_passes", None, "test tasks")}
+CLAIM_COLUMNS = ["claim", "paper_value", "measured", "estimate", "ci_low", "ci_high", "n", "rule", "holds",
+                 "domain", "model", "scale"]
 
 
-def decoding_claims(domain: str, t2: pd.DataFrame, test: pd.DataFrame, metric: str, tolerance: float) -> list[tuple]:
-    """(claim, paper value, measured, holds) rows about decoding for one domain."""
+def _per_seq(test: pd.DataFrame, method: str, knob: str, column: str, seqs) -> np.ndarray:
+    """x[N]: one method/knob's per-sequence values of ``column``, aligned to ``seqs``."""
+    rows = test[(test.method == method) & (test.knob == knob)].set_index("seq")[column]
+    return rows.reindex(seqs).to_numpy(dtype=np.float64)
+
+
+def _row(claim, paper, measured, est: Estimate | None, rule: str, holds: str | None) -> dict:
+    return {"claim": claim, "paper_value": paper, "measured": measured,
+            "estimate": np.nan if est is None else est.value, "ci_low": np.nan if est is None else est.low,
+            "ci_high": np.nan if est is None else est.high, "n": np.nan if est is None else est.n,
+            "rule": rule, "holds": "" if holds is None else holds}
+
+
+def decoding_claims(domain: str, t2: pd.DataFrame, test: pd.DataFrame, metric: str, rules: dict,
+                    ref_knob: str, seed: int = 0) -> list[dict]:
+    """Decoding claims for one domain, each with a paired bootstrap 95% interval over test sequences.
+
+    rules (config ``claims``): level, bootstrap, speedup_min, quality_margin, paper_passes_slack.
+    'Quality preserved' is a non-inferiority test: the interval of (method - sequential) must lie
+    above -quality_margin. 'Beats X at matched passes' compares MI-guided decoding with X's
+    quality-vs-passes curve interpolated at MI's passes, on the same resampled sequences.
+    """
     title, out = TITLES.get(domain, domain), []
-    if "mi" in set(t2.method):
-        mi = t2[t2.method == "mi"].iloc[0]
-        drop = mi[f"sequential_{metric}_same_seqs"] - mi[metric]
-        preserved = drop <= tolerance and bool(mi.get("guards_ok", True))
-        guard_text = "".join(f"; {g} {mi[g]:.3f} vs {mi[f'sequential_{g}_same_seqs']:.3f}"
-                             for g in t2.columns.str.extract(r"^sequential_(.+)_same_seqs$")[0].dropna()
-                             if g != metric and g in mi)
-        out.append((f"{title}: 3-5x fewer forward passes than sequential decoding, quality preserved (learned MI)",
-                    "3-5x", f"{mi.speedup_vs_sequential:.2f}x at {metric} {mi[metric]:.3f} vs sequential "
-                    f"{mi[f'sequential_{metric}_same_seqs']:.3f}{guard_text} ({mi.knob})",
-                    bool(mi.speedup_vs_sequential >= PAPER["speedup_low"] and preserved)))
+    level, reps, margin = rules["level"], rules["bootstrap"], rules["quality_margin"]
+    pct = f"{100 * level:.0f}%"
+    for method in [m for m in ("mi", "mi-exact") if m in set(t2.method)]:
+        row = t2[t2.method == method].iloc[0]
+        mt = test[(test.method == method) & (test.knob == row.knob)]
+        seqs = np.sort(mt.seq.unique())
+        w = resample_weights(len(seqs), reps, seed)
+        q_m, p_m = _per_seq(test, method, row.knob, metric, seqs), _per_seq(test, method, row.knob, "passes", seqs)
+        q_s, p_s = (_per_seq(test, "sequential", ref_knob, c, seqs) for c in (metric, "passes"))
+        speed = interval(w, lambda m: m(p_s) / m(p_m), level)
+        drop = interval(w, lambda m: m(q_m) - m(q_s), level)
+        v_speed = verdict(speed.low, speed.high, rules["speedup_min"])
+        v_quality = verdict(drop.low, drop.high, -margin)
+        guards = bool(row.get("guards_ok", True))
+        name = "learned MI" if method == "mi" else "exact MI, oracle on a stratified subset"
+        quality_rule = (f"quality preserved: {pct} CI of {metric}({method}) - {metric}(sequential, {ref_knob}) "
+                        f"above -{margin}")
+        out.append(_row(f"{title}: {rules['speedup_min']:g}-5x fewer forward passes than sequential decoding, "
+                        f"quality preserved ({name}; knob {row.knob} chosen on val)",
+                        "3-5x" if method == "mi" else "n/a (oracle, our addition)",
+                        f"speedup {speed.text('.2f')}x; {metric} {np.mean(q_m):.3f} vs sequential {np.mean(q_s):.3f}, "
+                        f"difference {drop.text()}" + ("" if guards else "; quality guards fail"),
+                        speed, f"{pct} CI of the speedup (mean passes ratio, paired) >= {rules['speedup_min']:g}; "
+                        + quality_rule + ("; guards pass" if "guards_ok" in row else ""),
+                        combine(v_speed, v_quality, "yes" if guards else "no")))
+        if method != "mi":
+            continue
         key, band, what = PAPER_PASSES.get(domain, (None, None, "test tasks"))
-        # holds: within 20% of the paper's passes, quality within tolerance and >= 3x fewer passes than sequential
-        passes = mi.get(f"passes_{band}", np.nan) if band else mi.passes
-        quality = mi.get(f"{metric}_{band}", np.nan) if band else mi[metric]
         if key:
-            out.append((f"{title}: about {PAPER[key]} average forward passes with MI-guided decoding ({what})",
-                        PAPER[key], f"not measured (no {what})" if pd.isna(passes) else
-                        f"{passes:.2f} passes, {metric} {quality:.3f} on {what}",
-                        None if pd.isna(passes) else bool(passes <= 1.2 * PAPER[key] and preserved
-                                                          and mi.speedup_vs_sequential >= PAPER["speedup_low"])))
-        pts = _points(test, metric)
-        beats = []
+            sub = np.ones(len(seqs), bool)
+            if band:
+                bands = test[(test.method == method) & (test.knob == row.knob)].set_index("seq")["band"].reindex(seqs)
+                sub = (bands == band).to_numpy()
+            if sub.sum() == 0:
+                out.append(_row(f"{title}: about {PAPER[key]} average forward passes with MI-guided decoding ({what})",
+                                PAPER[key], f"not measured (no {what})", None, "", None))
+            else:
+                wb = resample_weights(int(sub.sum()), reps, seed + 1)
+                passes = interval(wb, lambda m: m(p_m[sub]), level)
+                dq = interval(wb, lambda m: m(q_m[sub]) - m(q_s[sub]), level)
+                limit = rules["paper_passes_slack"] * PAPER[key]
+                out.append(_row(f"{title}: about {PAPER[key]} average forward passes with MI-guided decoding ({what})",
+                                PAPER[key], f"{passes.text('.2f')} passes; {metric} {np.mean(q_m[sub]):.3f} vs "
+                                f"sequential {np.mean(q_s[sub]):.3f} (difference {dq.text()})", passes,
+                                f"{pct} CI of mean passes <= {rules['paper_passes_slack']:g} x {PAPER[key]} = {limit:.1f}; "
+                                + quality_rule.replace("quality preserved: ", "") + f" on {what}",
+                                combine(verdict(passes.low, passes.high, limit, higher_is_better=False),
+                                        verdict(dq.low, dq.high, -margin))))
         for base in ("eb", "threshold"):
-            bp = pts[pts.method == base]
-            if len(bp):
-                beats.append((base, quality_at_passes(bp, mi.passes)))
-        if beats:
-            text = "; ".join(f"{b} {q:.3f}" for b, q in beats)
-            out.append((f"{title}: MI-guided decoding beats entropy-based parallel decoding at equal passes",
-                        "qualitative", f"mi {mi[metric]:.3f} at {mi.passes:.2f} passes vs, at the same passes, {text}",
-                        bool(all(mi[metric] > q for _, q in beats))))
-    if "mi-exact" in set(t2.method):
-        mx = t2[t2.method == "mi-exact"].iloc[0]
-        out.append((f"{title} oracle (exact MI): passes vs sequential at preserved quality", "n/a (oracle, our addition)",
-                    f"{mx.speedup_vs_sequential:.2f}x at {metric} {mx[metric]:.3f} vs sequential "
-                    f"{mx[f'sequential_{metric}_same_seqs']:.3f} on the same {int(mx.n)} sequences; "
-                    f"{mx.label_passes:.0f} labelling passes per sequence", None))
+            knobs = list(test[test.method == base].knob.unique())
+            if not knobs:
+                continue
+            bp = [_per_seq(test, base, k, "passes", seqs) for k in knobs]
+            bq = [_per_seq(test, base, k, metric, seqs) for k in knobs]
+
+            def gap(m, bp=bp, bq=bq):
+                at = m(p_m)
+                curve_p = np.stack([m(x) for x in bp], -1)
+                curve_q = np.stack([m(x) for x in bq], -1)
+                val = m(q_m) - interp_quality(curve_p, curve_q, at)
+                return val if np.ndim(at) else float(val[0])
+
+            g = interval(w, gap, level)
+            out.append(_row(f"{title}: MI-guided decoding beats {base} parallel decoding at matched passes",
+                            "qualitative", f"{metric}(mi) - {metric}({base} curve at mi's {np.mean(p_m):.2f} passes) = "
+                            f"{g.text()} ({len(knobs)} {base} settings)", g,
+                            f"{pct} CI of the paired difference > 0 (interpolated along the {base} knob sweep)",
+                            verdict(g.low, g.high, 1e-12)))
     return out
 
 
-def relation_claim(rel: dict) -> tuple:
-    return ("Sudoku: MI maps recover the row/column/box constraints", "qualitative",
-            f"related/unrelated mean MI {rel['related_over_unrelated']:.1f}x; top-|M| pairs related "
-            f"{rel['top_pairs_related']:.2f} vs chance {rel['chance_related']:.2f}",
-            bool(rel["related_over_unrelated"] > 2 and rel["top_pairs_related"] > rel["chance_related"]))
+def relation_claim(rel: dict, rules: dict) -> dict:
+    lo, hi = rel.get("related_over_unrelated_ci", [np.nan, np.nan])
+    est = Estimate(rel["related_over_unrelated"], lo, hi, int(rel.get("states", 0)))
+    ok = verdict(lo, hi, rules["relation_ratio_min"])
+    top = rel["top_pairs_related"] > rel["chance_related"]
+    return _row("Sudoku: MI maps recover the row/column/box constraints", "qualitative",
+                f"related/unrelated mean MI {est.text('.1f')}x; top-|M| pairs related {rel['top_pairs_related']:.2f} "
+                f"vs chance {rel['chance_related']:.2f}", est,
+                f"{100 * rules['level']:.0f}% CI (bootstrap over states) of related/unrelated mean MI >= "
+                f"{rules['relation_ratio_min']:g}, and top pairs related above chance",
+                combine(ok, "yes" if top else "no"))
 
 
-def contact_claim(contacts: pd.DataFrame) -> tuple:
-    """Holds when exact MI's mean top-L/5 precision is at least twice the mean chance rate."""
+def contact_claim(contacts: pd.DataFrame, rules: dict, seed: int = 0) -> dict:
+    """Exact MI's mean top-L/5 precision against ``contact_chance_ratio`` x the chance rate, over chains."""
     g = contacts.groupby("source", sort=False)[["p_at_L5", "p_at_L", "chance"]].mean()
     parts = [f"{src} P@L/5 {r.p_at_L5:.3f}, P@L {r.p_at_L:.3f}" for src, r in g.iterrows()]
-    chance = float(contacts.drop_duplicates("chain").chance.mean())
-    ex = g.loc["exact"] if "exact" in g.index else None
-    return ("Proteins: MI maps recover residue contacts", "qualitative",
-            f"mean over {contacts.chain.nunique()} chains: " + "; ".join(parts) + f"; chance {chance:.3f}",
-            None if ex is None else bool(ex.p_at_L5 >= 2 * chance))
+    ex = contacts[contacts.source == "exact"].drop_duplicates("chain")
+    if not len(ex):
+        return _row("Proteins: MI maps recover residue contacts", "qualitative", "; ".join(parts), None, "", None)
+    w = resample_weights(len(ex), rules["bootstrap"], seed)
+    p, c = ex.p_at_L5.to_numpy(float), ex.chance.to_numpy(float)
+    est = interval(w, lambda m: m(p) / m(c), rules["level"])
+    return _row("Proteins: MI maps recover residue contacts", "qualitative",
+                f"mean over {len(ex)} chains: " + "; ".join(parts) + f"; chance {np.mean(c):.3f}; "
+                f"exact P@L/5 / chance {est.text('.2f')}", est,
+                f"{100 * rules['level']:.0f}% CI (bootstrap over chains) of exact-MI P@L/5 / chance >= "
+                f"{rules['contact_chance_ratio']:g}", verdict(est.low, est.high, rules["contact_chance_ratio"]))
 
 
-def estimator_claim(domain: str, ev: dict) -> tuple:
-    c = ev["cost"]
-    return (f"{TITLES.get(domain, domain)}: full MI matrix in a single forward pass (vs |M|x|V| passes for exact labelling)",
-            "1 pass vs |M|x|V|", f"1 pass + head vs {c['exact_passes_per_state']:.0f} passes per state; "
-            f"Spearman {ev['all']['spearman']:.2f} (within state {ev['all']['spearman_within_state']:.2f}); "
-            "wall times in Table 1", bool(c["exact_passes_per_state"] > 10 and ev["all"]["spearman"] >= 0.5))
+def estimator_claim(domain: str, ev: dict, rules: dict) -> dict:
+    c, a = ev["cost"], ev["all"]
+    lo, hi = a.get("spearman_within_state_ci", [np.nan, np.nan])
+    est = Estimate(a["spearman_within_state"], lo, hi, int(a.get("states", c.get("states", 0))))
+    return _row(f"{TITLES.get(domain, domain)}: full MI matrix in a single forward pass (vs |M|x|V| passes for exact labelling)",
+                "1 pass vs |M|x|V|", f"1 pass + head vs {c['exact_passes_per_state']:.0f} passes per state; "
+                f"within-state Spearman {est.text('.2f')} (pooled {a['spearman']:.2f}); wall times in Table 1", est,
+                f"{100 * rules['level']:.0f}% CI (bootstrap over held-out states) of the within-state Spearman >= "
+                f"{rules['estimator_spearman_min']:g}",
+                combine("yes" if c["exact_passes_per_state"] > 10 else "no",
+                        verdict(lo, hi, rules["estimator_spearman_min"])))
 
 
 def claims(domain: str, t2: pd.DataFrame | None, test: pd.DataFrame | None, ev: dict | None, rel: dict | None,
-           metric: str, tolerance: float, scale: str, contacts: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Every numeric claim of the paper for one domain, the measured value, and whether it holds here."""
+           metric: str, rules: dict, scale: str, contacts: pd.DataFrame | None = None, ref_knob: str = "",
+           seed: int = 0) -> pd.DataFrame:
+    """Every numeric claim of the paper for one domain: the measured value, its interval, n, the rule
+    (thresholds from the config's ``claims`` section) and whether it holds: yes / no / inconclusive."""
     rows = []
     if t2 is not None:
-        rows += decoding_claims(domain, t2, test, metric, tolerance)
+        rows += decoding_claims(domain, t2, test, metric, rules, ref_knob, seed)
     if rel is not None:
-        rows.append(relation_claim(rel))
+        rows.append(relation_claim(rel, rules))
     if contacts is not None:
-        rows.append(contact_claim(contacts))
+        rows.append(contact_claim(contacts, rules, seed))
     if ev is not None:
-        rows.append(estimator_claim(domain, ev))
+        rows.append(estimator_claim(domain, ev, rules))
     model = (ev or {}).get("model", "")
-    df = pd.DataFrame([{"claim": c, "paper_value": v, "measured": m, "holds": "" if h is None else ("yes" if h else "no"),
-                        "domain": domain, "model": model, "scale": scale} for c, v, m, h in rows],
-                      columns=["claim", "paper_value", "measured", "holds", "domain", "model", "scale"])
-    return df
+    df = pd.DataFrame(rows, columns=CLAIM_COLUMNS[:9])
+    df["domain"], df["model"], df["scale"] = domain, model, scale
+    return df[CLAIM_COLUMNS]
 
 
 def not_run_claims(domain: str, scale: str) -> pd.DataFrame:
@@ -211,4 +280,5 @@ def not_run_claims(domain: str, scale: str) -> pd.DataFrame:
     names = {"sudoku": ["Sudoku: 3-5x fewer forward passes than sequential decoding", "Sudoku: about 15.2 average forward passes"],
              "protein": ["Proteins: MI maps recover residue contacts", "Proteins: about 15.3 average forward passes"]}
     return pd.DataFrame([{"claim": c, "paper_value": "", "measured": "not run (domain not in this config's domains)",
-                          "holds": "", "domain": domain, "model": "", "scale": scale} for c in names.get(domain, [])])
+                          "holds": "", "domain": domain, "model": "", "scale": scale} for c in names.get(domain, [])],
+                        columns=CLAIM_COLUMNS)

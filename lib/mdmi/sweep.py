@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 
+import numpy as np
 import pandas as pd
 
 from .config import knob_grid
@@ -16,19 +17,42 @@ def knob_label(knobs: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in knobs.items()) or "-"
 
 
+def stratified_subset(meta: pd.DataFrame, n: int, seed: int, by: str = "band") -> list[int]:
+    """Sorted row indices of a seeded random subset of ``n`` rows, allocated to the groups of column
+    ``by`` in proportion to their sizes (each non-empty group gets at least one while n allows);
+    every row when n >= len(meta). Used for expensive oracles: never 'the first n'."""
+    if n >= len(meta):
+        return list(range(len(meta)))
+    rng = np.random.default_rng(seed)
+    groups = meta.groupby(by, sort=True).indices if by in meta else {"all": np.arange(len(meta))}
+    sizes = {g: len(ix) for g, ix in groups.items()}
+    share = {g: max(1 if n >= len(groups) else 0, int(np.floor(n * k / len(meta)))) for g, k in sizes.items()}
+    while sum(share.values()) < n:       # hand out the remainder to the groups with most rows left
+        g = max(share, key=lambda g: (sizes[g] - share[g], g))
+        share[g] += 1
+    while sum(share.values()) > n:
+        g = max(share, key=lambda g: (share[g], g))
+        share[g] -= 1
+    picked = [int(i) for g, ix in groups.items() for i in rng.choice(ix, size=min(share[g], len(ix)), replace=False)]
+    return sorted(picked)
+
+
 def run_sweep(model, domain, task, method: str, sweep, *, estimator=None, max_batch: int = 1024,
-              max_sequences: int | None = None, seed: int = 0, oracle_chunk: int = 8) -> pd.DataFrame:
-    """Decode ``task`` with ``method`` at every knob setting; one row per (setting, sequence)."""
-    init = task.init if max_sequences is None else task.init[:max_sequences]
-    sub = task if max_sequences is None else type(task)(task.name, init, task.target[:len(init)],
-                                                         task.meta.iloc[:len(init)].reset_index(drop=True))
+              rows: list[int] | None = None, seed: int = 0, oracle_chunk: int = 8) -> pd.DataFrame:
+    """Decode ``task`` with ``method`` at every knob setting; one row per (setting, sequence).
+
+    rows: decode only these sequences of the task (their ``seq`` keeps the task's index, so results
+    pair with other methods' rows for the same sequences)."""
+    idx = list(range(task.init.shape[0])) if rows is None else list(rows)
+    init = task.init[idx]
+    sub = type(task)(task.name, init, task.target[idx], task.meta.iloc[idx].reset_index(drop=True))
     frames = []
     for knobs in knob_grid(sweep):
         res = decode(model, init, method, estimator=estimator, max_batch=max_batch, seed=seed, progress=True,
                      oracle_chunk=oracle_chunk, **knobs)
         q = domain.quality(res.tokens, sub, model)
         df = pd.concat([sub.meta.reset_index(drop=True), q], axis=1)
-        df.insert(0, "seq", range(len(init)))
+        df.insert(0, "seq", idx)
         df.insert(0, "knob", knob_label(knobs))
         df.insert(0, "method", method)
         df["knobs"] = json.dumps(knobs)

@@ -36,6 +36,8 @@ def train_estimator(model, labels: dict, ecfg: dict, seed: int, out_path: Path, 
     target = labels["mi"].float()
     cfg = EstimatorConfig(d_in=hidden.shape[-1], rank=ecfg["rank"], hidden=ecfg["hidden"],
                           entropy_bound=ecfg["entropy_bound"],
+                          n_values=probs.shape[-1] if ecfg.get("marginals", False) else 0,
+                          mixer_layers=ecfg.get("mixer_layers", 0), mixer_heads=ecfg.get("mixer_heads", 4),
                           max_len=max(hidden.shape[1], ecfg.get("max_len", 0)) if ecfg.get("positions", True) else 0)
     head = MIHead(cfg).to(device)
     opt = torch.optim.AdamW(head.parameters(), lr=ecfg["lr"], weight_decay=ecfg["weight_decay"])

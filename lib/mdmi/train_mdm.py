@@ -4,6 +4,18 @@ Each step draws a batch of complete sequences (augmented by the domain), a mask 
 t ~ U(mask_min, mask_max) per sequence, masks each position with probability t (at least one),
 and minimises cross-entropy on the masked positions: the absorbing-state masked-diffusion
 objective (MDLM, Sahoo et al. 2024), with the ELBO's 1/t weight optional (``weighting: elbo``).
+
+Two options shape what the model learns (both off unless the config asks):
+
+- ``train.puzzle_fraction``: that share of each batch comes from sequences with a *natural* mask
+  (``domain.train_masks``, e.g. a puzzle's blanks), each partly revealed: a uniform fraction
+  r ~ U(0, ``reveal_max``) of its hidden positions is shown, as along a decoding trajectory. The
+  rest keeps random masks, so the MDM stays a generative model of arbitrary masked states.
+- ``train.loop_loss``: for a looped backbone (``loop_logits``), the loss is averaged over the
+  predictions after every loop, not only the last (deep supervision of the iterations).
+
+Run it through the workflow (``snakemake results/<domain>/mdm/model.pt``) or
+``python -m mdmi train-mdm --config C --domain D --data DIR --out model.pt --ckpt ckpt.pt``.
 """
 from __future__ import annotations
 
@@ -40,22 +52,58 @@ def random_mask(x: torch.Tensor, lo: float, hi: float, mask_id: int, gen: torch.
     return torch.where(m, torch.full_like(x, mask_id), x), m, t
 
 
-def masked_loss(model, x: torch.Tensor, lo: float, hi: float, gen: torch.Generator, weighting: str):
+def reveal_part(natural: torch.Tensor, reveal_max: float, gen: torch.Generator) -> torch.Tensor:
+    """natural: BoolTensor[B, L] hidden positions -> a sub-mask with a fraction r ~ U(0, reveal_max)
+    of each row's hidden positions revealed (at least one stays hidden)."""
+    B, L = natural.shape
+    r = reveal_max * torch.rand(B, generator=gen)
+    keep = natural & (torch.rand(B, L, generator=gen) >= r[:, None])
+    score = torch.where(natural, torch.rand(B, L, generator=gen), torch.full((B, L), -1.0))
+    keep[torch.arange(B), score.argmax(-1)] = True          # one hidden position of each row stays hidden
+    return keep
+
+
+def masked_loss(model, x: torch.Tensor, lo: float, hi: float, gen: torch.Generator, weighting: str,
+                mask: torch.Tensor | None = None, loop_loss: bool = False):
+    """Cross-entropy on the masked positions of x[B, L].
+
+    mask: optional BoolTensor[B, L] to use instead of a random mask (its t is the masked fraction);
+    loop_loss: average the loss over a looped model's per-loop predictions.
+    """
     dev = next(model.parameters()).device
-    xm, m, t = random_mask(x, lo, hi, model.mask_id, gen, pad_id(model))
-    logits, _ = model(xm.to(dev))
+    if mask is None:
+        xm, m, t = random_mask(x, lo, hi, model.mask_id, gen, pad_id(model))
+    else:
+        m, t = mask, mask.float().mean(-1).clamp_min(1.0 / x.shape[1])
+        xm = torch.where(m, torch.full_like(x, model.mask_id), x)
+    xm = xm.to(dev)
+    all_logits = model.loop_logits(xm) if loop_loss and hasattr(model, "loop_logits") else [model(xm)[0]]
     target = x if pad_id(model) is None else torch.where(x == pad_id(model), 0, x)   # padding is never scored
-    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.to(dev).reshape(-1), reduction="none").view(x.shape)
+    target = target.to(dev).reshape(-1)
     m = m.to(dev).float()
-    if weighting == "elbo":
-        n = (x != pad_id(model)).sum(-1).to(dev) if pad_id(model) is not None else x.shape[1]
-        return ((ce * m).sum(-1) / t.to(dev) / n).mean()
-    return (ce * m).sum() / m.sum()
+    total = 0.0
+    for logits in all_logits:
+        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target, reduction="none").view(x.shape)
+        if weighting == "elbo":
+            n = (x != pad_id(model)).sum(-1).to(dev) if pad_id(model) is not None else x.shape[1]
+            total = total + ((ce * m).sum(-1) / t.to(dev) / n).mean()
+        else:
+            total = total + (ce * m).sum() / m.sum()
+    return total / len(all_logits)
 
 
-def training_record(cfg: dict, data: torch.Tensor) -> dict:
-    """What a trained MDM depends on: model and training config, seed, the training data."""
-    return {"model": cfg["model"], "train": cfg["train"], "seed": cfg["seed"], "data": tensor_fingerprint(data)}
+def training_record(cfg: dict, data: torch.Tensor, masks: torch.Tensor | None = None) -> dict:
+    """What a trained MDM depends on: model and training config, seed, the training data (and the
+    natural masks when the domain has them)."""
+    tensors = (data,) if masks is None else (data, masks)
+    return {"model": cfg["model"], "train": cfg["train"], "seed": cfg["seed"], "data": tensor_fingerprint(*tensors)}
+
+
+def domain_training_data(domain, data_dir: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(sequences LongTensor[N, L], natural masks BoolTensor[N, L] or None) of a domain's training set."""
+    data = domain.train_sequences(data_dir)
+    masks = domain.train_masks(data_dir) if hasattr(domain, "train_masks") else None
+    return data, masks
 
 
 def train_mdm(domain, cfg: dict, data_dir: Path, out_path: Path, ckpt_path: Path, device: torch.device,
@@ -76,16 +124,32 @@ def train_mdm(domain, cfg: dict, data_dir: Path, out_path: Path, ckpt_path: Path
     gen = seed_everything(int(cfg["seed"]))
     model = domain.build_model(mcfg).to(device)
     log.info("MDM with %d parameters on %s", sum(p.numel() for p in model.parameters()), device)
-    data = domain.train_sequences(data_dir)
+    data, masks = domain_training_data(domain, data_dir)
     opt = torch.optim.AdamW(model.parameters(), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
-    record = training_record(cfg, data)
+    record = training_record(cfg, data, masks)
     ck = Checkpointer(ckpt_path, config_hash(record))
     lo, hi = tcfg["mask_min"], tcfg["mask_max"]
+    B = int(tcfg["batch_size"])
+    natural = torch.nonzero(masks.any(-1)).flatten() if masks is not None else torch.empty(0, dtype=torch.long)
+    n_nat = int(round(float(tcfg.get("puzzle_fraction", 0.0)) * B)) if len(natural) else 0
+    if tcfg.get("puzzle_fraction", 0.0) > 0 and not len(natural):
+        log.warning("train.puzzle_fraction > 0 but the domain's training data have no natural masks: random masks only")
+    loop_loss = bool(tcfg.get("loop_loss", False))
+    log.info("training batches: %d natural-mask + %d random-mask sequences%s", n_nat, B - n_nat,
+             ", loss on every loop" if loop_loss else "")
 
     def loss_fn():
-        idx = torch.randint(0, data.shape[0], (tcfg["batch_size"],), generator=gen)
+        idx = torch.randint(0, data.shape[0], (B - n_nat,), generator=gen)
         batch = domain.augment(data[idx], gen) if tcfg["augment"] else data[idx]
-        return masked_loss(model, batch, lo, hi, gen, tcfg["weighting"])
+        if not n_nat:
+            return masked_loss(model, batch, lo, hi, gen, tcfg["weighting"], loop_loss=loop_loss)
+        # one forward over [random-mask rows; natural-mask rows]
+        _, m, _ = random_mask(batch, lo, hi, model.mask_id, gen, pad_id(model))
+        pick = natural[torch.randint(0, len(natural), (n_nat,), generator=gen)]
+        nb, nm = domain.augment(data[pick], gen, masks[pick]) if tcfg["augment"] else (data[pick], masks[pick])
+        nm = reveal_part(nm, float(tcfg.get("reveal_max", 0.0)), gen)
+        return masked_loss(model, torch.cat([batch, nb]), lo, hi, gen, tcfg["weighting"],
+                           mask=torch.cat([m, nm]), loop_loss=loop_loss)
 
     history = run_steps(model, opt, gen, ck, loss_fn, total=int(tcfg["steps"]), lr=tcfg["lr"], warmup=tcfg["warmup"],
                         log_every=tcfg["log_every"], checkpoint_every=tcfg["checkpoint_every"], desc="train MDM",

@@ -12,8 +12,9 @@ def data_file(domain, split=None):
 
 
 def cached_checkpoint(domain):
-    """The supplied model.pt of a domain (config `<domain>.checkpoint`), or [] to train one."""
-    spec = config[domain].get("checkpoint")
+    """The supplied model.pt of a domain (config `<domain>.checkpoint`), or [] to train one
+    (no checkpoint, or `retrain: true`)."""
+    spec = None if config.get("retrain") else config[domain].get("checkpoint")
     return [spec["path"]] if spec else []
 
 

@@ -5,8 +5,10 @@ SD = f"{RESULTS}/sudoku"
 rule sudoku_generate:
     input:
         stage_config("sudoku", "data"),
+        shipped=config["sudoku"]["data"].get("train_puzzles_file", []) if "sudoku" in config else [],
     output:
         grids=f"{SD}/data/train_grids.txt",
+        puzzles=f"{SD}/data/train_puzzles.txt",
         val=f"{SD}/data/val.txt",
         val_meta=f"{SD}/data/val_meta.csv",
         test=f"{SD}/data/test.txt",

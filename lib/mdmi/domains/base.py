@@ -44,8 +44,14 @@ class Domain(Protocol):
     def train_sequences(self, data_dir: Path) -> torch.Tensor:
         """LongTensor[N, L] complete sequences for masked-diffusion training."""
 
-    def augment(self, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Validity-preserving random transform of complete sequences (identity if none)."""
+    def train_masks(self, data_dir: Path) -> torch.Tensor | None:
+        """Optional BoolTensor[N, L] aligned with train_sequences: each sequence's *natural* mask
+        (True = hidden, e.g. a puzzle's blanks; an all-False row has none), or None. The trainer
+        draws ``train.puzzle_fraction`` of each batch from rows that have one."""
+
+    def augment(self, batch: torch.Tensor, gen: torch.Generator, mask: torch.Tensor | None = None):
+        """Validity-preserving random transform of complete sequences (identity if none); with
+        ``mask`` (BoolTensor[B, L]) the same transform moves the mask and (batch, mask) is returned."""
 
     def load_task(self, data_dir: Path, split: str) -> Task:
         """The val/test task of a split."""

@@ -3,6 +3,11 @@
 Implements the masked-model protocol of :mod:`mdmi.protocol`:
 ``forward(tokens[B, L]) -> (logits[B, L, num_values], hidden[B, L, D])``.
 
+The blocks may be *weight-shared and looped*: ``n_layers`` distinct blocks applied ``n_loops``
+times, the token embedding re-added before every loop (input injection), as in looped transformers
+for constraint problems. ``loop_logits`` returns the prediction after every loop, for a loss on
+intermediate iterations. ``n_loops: 1`` is a plain transformer.
+
 Positions may carry a *relation matrix* ``rel[L, L]`` (small integer ids); each layer and head
 learns one additive attention bias per relation id. A domain supplies the relation matrix
 (for Sudoku: same row / column / box), the core model knows nothing of what it means.
@@ -21,7 +26,8 @@ class TransformerConfig:
     num_values: int          # symbols a position can take, ids 0..num_values-1
     length: int              # sequence length L
     d_model: int = 128
-    n_layers: int = 4
+    n_layers: int = 4        # distinct blocks
+    n_loops: int = 1         # times the stack of blocks is applied (weights shared across loops)
     n_heads: int = 4
     d_ff: int = 512
     dropout: float = 0.0
@@ -71,15 +77,28 @@ class MaskedTransformer(nn.Module):
             raise ValueError("relations must be LongTensor[L, L] with ids < num_relations")
         self.register_buffer("relations", relations.long(), persistent=True)
 
-    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """tokens: LongTensor[B, L] -> (logits[B, L, V] float32, hidden[B, L, D])."""
-        x = self.embed(tokens)
+    def _loops(self, tokens: torch.Tensor):
+        """Yield the stream x[B, L, D] after each of the ``n_loops`` applications of the blocks."""
+        e = self.embed(tokens)
         if self.pos is not None:
-            x = x + self.pos
-        for block in self.blocks:
-            x = block(x, self.relations)
+            e = e + self.pos
+        x = torch.zeros_like(e)
+        for _ in range(self.cfg.n_loops):
+            x = x + e                       # input injection: every loop sees the tokens again
+            for block in self.blocks:
+                x = block(x, self.relations)
+            yield x
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens: LongTensor[B, L] -> (logits[B, L, V] float32, hidden[B, L, D]) after the last loop."""
+        for x in self._loops(tokens):
+            pass
         hidden = self.ln_f(x)
         return self.head(hidden).float(), hidden
+
+    def loop_logits(self, tokens: torch.Tensor) -> list[torch.Tensor]:
+        """tokens: LongTensor[B, L] -> [logits[B, L, V] float32 after each loop] (the last = forward's)."""
+        return [self.head(self.ln_f(x)).float() for x in self._loops(tokens)]
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

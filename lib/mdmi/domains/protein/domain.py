@@ -49,8 +49,11 @@ class ProteinDomain:
         records, _ = read_fasta(Path(data_dir) / "train.fasta", "reject")
         return pad_batch([s for _, s in records], PAD_ID)
 
-    def augment(self, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        return batch
+    def augment(self, batch: torch.Tensor, gen: torch.Generator, mask: torch.Tensor | None = None):
+        return batch if mask is None else (batch, mask)
+
+    def train_masks(self, data_dir: Path) -> None:
+        return None
 
     def load_task(self, data_dir: Path, split: str) -> Task:
         path = Path(data_dir) / f"{split}_tasks.tsv"

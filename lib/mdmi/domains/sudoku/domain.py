@@ -1,9 +1,10 @@
 """Sudoku as a masked-sequence domain (box size b: n = b*b digits, L = n*n cells).
 
 Token ids are digits minus one (0..n-1); the mask id is n. Datasets live in ``data_dir``:
-``train_grids.txt`` (complete solution grids for MDM training) and ``{split}.txt`` puzzle files
-(``puzzle,solution`` per line) with ``{split}_meta.csv`` (band, givens). Val/test solution grids are
-disjoint from the training grids.
+``train_grids.txt`` (complete solution grids for MDM training), ``train_puzzles.txt`` (puzzles with
+their solutions, for puzzle-shaped training masks; empty unless ``data.train_puzzles`` asks for
+some) and ``{split}.txt`` puzzle files (``puzzle,solution`` per line) with ``{split}_meta.csv``
+(band, givens). Val/test solution grids are disjoint from every training grid and puzzle.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from ...io import write_text
 from ...models.transformer import MaskedTransformer, TransformerConfig
 from ..base import Task
 from .grid import count_violations, difficulty, make_puzzle, random_full_grid
-from .puzzles import format_grid, read_puzzles
+from .puzzles import PuzzleError, format_grid, read_puzzles
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,21 @@ class SudokuDomain:
             meta = pd.DataFrame([{"band": b, "givens": g} for _, _, b, g in rows])
             write_text(out_dir / f"{split}_meta.csv", meta.to_csv(index=False))
             log.info("%s: %s", split, meta.groupby("band").givens.describe().to_string())
+        if data.get("train_puzzles_file"):      # the shipped training puzzles of a pretrained model
+            src = Path(data["train_puzzles_file"])
+            pairs = read_puzzles(src, self.box)
+            clash = sum(format_grid(s) in seen for _, s in pairs)
+            if clash:
+                raise PuzzleError(f"{src}: {clash} training puzzles share their solution with a val/test puzzle or a "
+                                  f"training grid; generate them instead (data.train_puzzles) or change the seed")
+            rows = [(p, s, "", sum(1 for v in p if v)) for p, s in pairs]
+        else:
+            want = dict(data.get("train_puzzles") or {})
+            rows = self._puzzles(want, seed * 1_000_003 + 3 * 10_000_019, seen, threads, data) if want else []
+        write_text(out_dir / "train_puzzles.txt", "".join(f"{format_grid(p)},{format_grid(s)}\n" for p, s, _, _ in rows))
+        if rows:
+            meta = pd.DataFrame([{"band": b, "givens": g} for _, _, b, g in rows])
+            log.info("train puzzles: %s", meta.groupby("band").givens.describe().to_string())
         write_text(out_dir / "train_grids.txt", "\n".join(train) + "\n")
 
     def _puzzles(self, want: dict, base_seed: int, seen: set, threads: int, data: dict):
@@ -114,12 +130,34 @@ class SudokuDomain:
         bar.close()
         return rows
 
-    def train_sequences(self, data_dir: Path) -> torch.Tensor:
-        lines = [ln.strip() for ln in (Path(data_dir) / "train_grids.txt").read_text().splitlines() if ln.strip()]
-        return torch.tensor([[int(ch) - 1 for ch in ln] for ln in lines], dtype=torch.long)
+    def _train_puzzles(self, data_dir: Path):
+        path = Path(data_dir) / "train_puzzles.txt"
+        return read_puzzles(path, self.box) if path.exists() and path.read_text().strip() else []
 
-    def augment(self, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Random digit relabelling, band/stack and row/column-within-band permutations, transpose."""
+    def train_sequences(self, data_dir: Path) -> torch.Tensor:
+        """LongTensor[G + P, L]: the training grids, then the solutions of the training puzzles."""
+        lines = [ln.strip() for ln in (Path(data_dir) / "train_grids.txt").read_text().splitlines() if ln.strip()]
+        grids = [[int(ch) - 1 for ch in ln] for ln in lines]
+        grids += [[v - 1 for v in sol] for _, sol in self._train_puzzles(data_dir)]
+        return torch.tensor(grids, dtype=torch.long)
+
+    def train_masks(self, data_dir: Path) -> torch.Tensor | None:
+        """BoolTensor[G + P, L] aligned with :meth:`train_sequences`: True on a puzzle's blanks (its
+        natural mask), all False for a bare grid; None when there are no training puzzles."""
+        puzzles = self._train_puzzles(data_dir)
+        if not puzzles:
+            return None
+        n_grids = len(self.train_sequences(data_dir)) - len(puzzles)
+        masks = torch.zeros(n_grids + len(puzzles), self.length, dtype=torch.bool)
+        masks[n_grids:] = torch.tensor([[v == 0 for v in p] for p, _ in puzzles])
+        return masks
+
+    def augment(self, batch: torch.Tensor, gen: torch.Generator, mask: torch.Tensor | None = None):
+        """Random digit relabelling, band/stack and row/column-within-band permutations, transpose.
+
+        batch: LongTensor[B, L] complete grids; mask: optional BoolTensor[B, L] moved with the cells.
+        Returns the transformed batch, or (batch, mask) when a mask is given.
+        """
         B = batch.shape[0]
         b, n = self.box, self.n
         dev = batch.device
@@ -134,8 +172,9 @@ class SudokuDomain:
         rows, cols = line_perm().to(dev), line_perm().to(dev)
         src = rows[:, :, None] * n + cols[:, None, :]                          # [B, n, n]
         transpose = (torch.rand(B, generator=gen) < 0.5).to(dev)
-        src = torch.where(transpose[:, None, None], src.transpose(1, 2), src)
-        return torch.gather(out, 1, src.reshape(B, -1))
+        src = torch.where(transpose[:, None, None], src.transpose(1, 2), src).reshape(B, -1)
+        out = torch.gather(out, 1, src)
+        return out if mask is None else (out, torch.gather(mask, 1, src))
 
     def load_task(self, data_dir: Path, split: str) -> Task:
         data_dir = Path(data_dir)
@@ -154,6 +193,7 @@ class SudokuDomain:
     def build_model(self, model_cfg: dict) -> torch.nn.Module:
         cfg = TransformerConfig(num_values=self.n, length=self.length, num_relations=8,
                                 d_model=model_cfg["d_model"], n_layers=model_cfg["n_layers"],
+                                n_loops=model_cfg.get("n_loops", 1),
                                 n_heads=model_cfg["n_heads"], d_ff=model_cfg["d_ff"],
                                 dropout=model_cfg.get("dropout", 0.0),
                                 pos_embedding=model_cfg.get("pos_embedding", True))

@@ -69,10 +69,12 @@ def _candidates(grid: list[int], box: int) -> list[int] | None:
     return cand
 
 
-def solve(grid: list[int], box: int, limit: int = 2, rng: random.Random | None = None) -> list[list[int]]:
+def solve(grid: list[int], box: int, limit: int = 2, rng: random.Random | None = None,
+          forbid: tuple[int, int] | None = None) -> list[list[int]]:
     """Up to ``limit`` solutions by depth-first search with the fewest-candidates heuristic.
 
-    With ``rng`` the digit order is shuffled (used to draw random full grids).
+    With ``rng`` the digit order is shuffled (used to draw random full grids). ``forbid=(cell, digit)``
+    excludes that digit from that (blank) cell.
     """
     n = box * box
     pe = peers(box)
@@ -96,6 +98,8 @@ def solve(grid: list[int], box: int, limit: int = 2, rng: random.Random | None =
                 if v:
                     used |= 1 << (v - 1)
             mask = ((1 << n) - 1) & ~used
+            if forbid is not None and c == forbid[0]:
+                mask &= ~(1 << (forbid[1] - 1))
             cnt = bin(mask).count("1")
             if cnt < best_count:
                 best, best_mask, best_count = c, mask, cnt
@@ -154,7 +158,11 @@ def solve_by_singles(grid: list[int], box: int) -> list[int] | None:
 
 
 def make_puzzle(solution: list[int], box: int, rng: random.Random, min_givens: int = 0) -> list[int]:
-    """Remove clues in random order while the solution stays unique (down to ``min_givens``)."""
+    """Remove clues in random order while the solution stays unique (down to ``min_givens``).
+
+    A clue can go when no solution puts another digit in its cell: one search for a solution with
+    that digit forbidden there (about twice as fast as counting solutions up to two, same result).
+    """
     puzzle = list(solution)
     order = list(range(len(solution)))
     rng.shuffle(order)
@@ -164,7 +172,7 @@ def make_puzzle(solution: list[int], box: int, rng: random.Random, min_givens: i
             break
         keep = puzzle[c]
         puzzle[c] = 0
-        if len(solve(puzzle, box, limit=2)) != 1:
+        if solve(puzzle, box, limit=1, forbid=(c, keep)):
             puzzle[c] = keep
         else:
             givens -= 1

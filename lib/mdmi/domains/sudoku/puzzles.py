@@ -59,10 +59,19 @@ def parse_lines(lines, box: int, source: str = "<input>") -> list[tuple[list[int
 
 
 def read_puzzles(path: str | Path, box: int) -> list[tuple[list[int], list[int] | None]]:
+    """Puzzles of a text file (gzip-compressed when the name ends in .gz)."""
     path = Path(path)
     if not path.exists():
         raise PuzzleError(f"{path}: file not found")
-    return parse_lines(path.read_text().splitlines(), box, str(path))
+    if path.suffix == ".gz":
+        import gzip
+        try:
+            text = gzip.decompress(path.read_bytes()).decode()
+        except (OSError, EOFError, UnicodeDecodeError) as e:
+            raise PuzzleError(f"{path}: not a readable gzip text file ({e}); restore or regenerate it") from None
+    else:
+        text = path.read_text()
+    return parse_lines(text.splitlines(), box, str(path))
 
 
 def format_grid(grid: list[int], blank: str = "0") -> str:

@@ -1,0 +1,119 @@
+"""Claims statistics: bootstrap intervals, verdicts, matched-passes comparison, oracle subsets."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from mdmi.report import claims, decoding_claims
+from mdmi.stats import combine, interp_quality, interval, resample_weights, verdict
+from mdmi.sweep import stratified_subset
+
+RULES = {"level": 0.95, "bootstrap": 1000, "speedup_min": 3.0, "quality_margin": 0.02, "paper_passes_slack": 1.2,
+         "relation_ratio_min": 2.0, "contact_chance_ratio": 2.0, "estimator_spearman_min": 0.5}
+
+
+def test_interval_of_a_mean_covers_it_and_shrinks_with_n():
+    rng = np.random.default_rng(0)
+    small, large = rng.binomial(1, 0.7, 50).astype(float), rng.binomial(1, 0.7, 2000).astype(float)
+    a = interval(resample_weights(50, 2000, 1), lambda m: m(small))
+    b = interval(resample_weights(2000, 2000, 1), lambda m: m(large))
+    assert a.low < a.value < a.high and b.low < b.value < b.high
+    assert (b.high - b.low) < 0.5 * (a.high - a.low)
+    # binomial standard error: the 95% interval is about +-1.96 sqrt(p(1-p)/n)
+    assert abs((b.high - b.low) / 2 - 1.96 * np.sqrt(0.7 * 0.3 / 2000)) < 0.01
+
+
+def test_paired_difference_of_identical_methods_is_exactly_zero():
+    x = np.random.default_rng(1).binomial(1, 0.5, 300).astype(float)
+    est = interval(resample_weights(300, 500, 0), lambda m: m(x) - m(x.copy()))
+    assert est.value == est.low == est.high == 0.0
+
+
+def test_same_seed_same_interval():
+    x = np.random.default_rng(2).normal(size=100)
+    a = interval(resample_weights(100, 500, 7), lambda m: m(x))
+    b = interval(resample_weights(100, 500, 7), lambda m: m(x))
+    assert (a.low, a.high) == (b.low, b.high)
+
+
+@pytest.mark.parametrize("low,high,threshold,hib,want", [
+    (3.2, 4.0, 3.0, True, "yes"), (2.0, 2.9, 3.0, True, "no"), (2.5, 3.5, 3.0, True, "inconclusive"),
+    (10.0, 14.0, 18.2, False, "yes"), (19.0, 20.0, 18.2, False, "no"), (np.nan, 1.0, 0.0, True, "inconclusive")])
+def test_verdict(low, high, threshold, hib, want):
+    assert verdict(low, high, threshold, hib) == want
+
+
+def test_combine():
+    assert combine("yes", "yes") == "yes"
+    assert combine("yes", "inconclusive") == "inconclusive"
+    assert combine("inconclusive", "no") == "no"
+
+
+def test_interp_quality_matches_numpy_and_clamps():
+    p, q = np.array([[30.0, 10.0, 20.0]]), np.array([[0.9, 0.5, 0.7]])
+    assert interp_quality(p, q, np.array([15.0]))[0] == pytest.approx(0.6)
+    assert interp_quality(p, q, np.array([5.0]))[0] == pytest.approx(0.5)
+    assert interp_quality(p, q, np.array([99.0]))[0] == pytest.approx(0.9)
+
+
+def test_stratified_subset_is_seeded_proportional_and_not_the_first_rows():
+    meta = pd.DataFrame({"band": ["easy"] * 200 + ["hard"] * 500})
+    a = stratified_subset(meta, 14, seed=3)
+    assert a == stratified_subset(meta, 14, seed=3) and a != stratified_subset(meta, 14, seed=4)
+    bands = meta.band.iloc[a].value_counts()
+    assert bands["easy"] == 4 and bands["hard"] == 10 and a != list(range(14))
+    assert stratified_subset(meta, 1000, seed=0) == list(range(700))
+    tiny = pd.DataFrame({"band": ["easy"] * 98 + ["hard"] * 2})
+    assert set(tiny.band.iloc[stratified_subset(tiny, 5, seed=0)]) == {"easy", "hard"}   # every band present
+
+
+def _decodes(n=400, seed=0, mi_solved=0.8, seq_solved=0.8):
+    """Synthetic test decodes: sequential (81-ish passes), mi (~16 passes), eb and threshold curves."""
+    rng = np.random.default_rng(seed)
+    band = np.where(np.arange(n) < n // 4, "easy", "hard")
+    base = rng.random(n)
+    rows = []
+
+    def add(method, knob, passes, solved_p):
+        for s in range(n):
+            rows.append({"method": method, "knob": knob, "seq": s, "band": band[s],
+                         "passes": passes + rng.integers(-2, 3), "solved": float(base[s] < solved_p)})
+    add("sequential", "order=margin", 55, seq_solved)
+    add("mi", "eps=0.05", 14, mi_solved)
+    for k, (p, q) in enumerate([(10, 0.3), (16, 0.5), (30, 0.7)]):
+        add("eb", f"gamma={k}", p, q)
+        add("threshold", f"tau={k}", p, q - 0.1)
+    return pd.DataFrame(rows)
+
+
+def _t2(test):
+    out = []
+    for method, knob in [("sequential", "order=margin"), ("mi", "eps=0.05")]:
+        mt = test[(test.method == method) & (test.knob == knob)]
+        out.append({"method": method, "knob": knob, "passes": mt.passes.mean(), "solved": mt.solved.mean()})
+    return pd.DataFrame(out)
+
+
+def test_decoding_claims_hold_when_mi_is_fast_and_as_good():
+    test = _decodes()
+    rows = decoding_claims("sudoku", _t2(test), test, "solved", RULES, "order=margin")
+    speed = next(r for r in rows if "fewer forward passes" in r["claim"])
+    assert speed["holds"] == "yes" and speed["n"] == 400 and speed["ci_low"] > 3
+    assert "0.02" in speed["rule"] and "3" in speed["rule"]
+    beats = [r for r in rows if "beats" in r["claim"]]
+    assert len(beats) == 2 and all(r["holds"] == "yes" and r["ci_low"] > 0 for r in beats)
+    paper = next(r for r in rows if "about 15.2" in r["claim"])
+    assert paper["n"] == 300 and paper["holds"] == "yes"          # hard puzzles only
+
+
+def test_decoding_claims_fail_when_quality_drops():
+    test = _decodes(mi_solved=0.6)
+    speed = next(r for r in decoding_claims("sudoku", _t2(test), test, "solved", RULES, "order=margin")
+                 if "fewer forward passes" in r["claim"])
+    assert speed["holds"] == "no"
+
+
+def test_claims_table_has_interval_columns():
+    test = _decodes()
+    df = claims("sudoku", _t2(test), test, None, None, "solved", RULES, "ci", ref_knob="order=margin")
+    assert {"estimate", "ci_low", "ci_high", "n", "rule", "holds"} <= set(df.columns)
+    assert set(df.holds) <= {"yes", "no", "inconclusive", ""}
