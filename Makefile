@@ -12,7 +12,7 @@ RETRAIN ?= 0
 SMK_RETRAIN := $(if $(filter 1 true yes,$(RETRAIN)),--config retrain=True,)
 PRETRAIN := results/pretrain
 
-.PHONY: paper test setup clean dry-run bench models
+.PHONY: paper test setup clean dry-run bench models readme
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,13 +29,16 @@ paper: $(STAMP)
 
 # The shipped checkpoints: train them with the workflow's own train_mdm rule at the pretrain scale
 # (config/pretrain.yaml, <= 2 h on 2 cores), then copy model, log, benchmark and config into data/
-# and print the checksum lines for config/default.yaml.
+# and point config/default.yaml's sudoku.checkpoint at the new checksum.
 models: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake $(PRETRAIN)/sudoku/mdm/model.pt --cores $(CORES) --resources gpu=$(GPUS) --configfile config/pretrain.yaml --config retrain=True --rerun-incomplete --printshellcmds
-	$(BIN)/python -m mdmi ship --results $(PRETRAIN) --domain sudoku --config config/pretrain.yaml --out data/sudoku/pretrained
+	$(BIN)/python -m mdmi ship --results $(PRETRAIN) --domain sudoku --config config/pretrain.yaml --out data/sudoku/pretrained --adopt config/default.yaml
 
 bench: $(STAMP)   # after `make paper`: labelling/estimator/decoding cost -> results/benchmarks/bench.json
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake results/benchmarks/bench.json --cores $(CORES) --resources gpu=$(GPUS) --configfile $(CONFIG)
+
+readme: $(STAMP)   # after `make paper`: regenerate the README's results block from results/tables
+	$(BIN)/python -m mdmi readme --results results --readme README.md
 
 dry-run: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake -n --cores $(CORES) --configfile $(CONFIG)

@@ -126,3 +126,60 @@ def test_relations_and_quality():
     broken = perfect.clone(); broken[0, 5] = broken[0, 4]
     q = d.quality(broken, task)
     assert not bool(q.solved[0]) and q.violations[0] > 0 and q.cell_acc[0] < 1
+
+
+def test_augment_moves_a_puzzle_mask_with_its_cells():
+    """Augmenting (solution, blanks) together gives a valid puzzle whose unique solution is the
+    augmented solution: the mask is transformed exactly like the cells."""
+    from mdmi.domains.sudoku.grid import make_puzzle, solve
+    d = SudokuDomain({"box": 3})
+    sols, masks = [], []
+    for i in range(4):
+        rng = random.Random(100 + i)
+        sol = random_full_grid(3, rng)
+        puz = make_puzzle(sol, 3, rng)
+        sols.append([v - 1 for v in sol])
+        masks.append([v == 0 for v in puz])
+    g, m = torch.tensor(sols), torch.tensor(masks)
+    ag, am = d.augment(g, torch.Generator().manual_seed(1), m)
+    assert am.sum(-1).tolist() == m.sum(-1).tolist() and not torch.equal(am, m)
+    for sol, mask in zip(ag.tolist(), am.tolist()):
+        puzzle = [0 if hidden else v + 1 for v, hidden in zip(sol, mask)]
+        assert solve(puzzle, 3, limit=2) == [[v + 1 for v in sol]]
+
+
+def test_make_puzzle_is_minimal_with_a_unique_solution():
+    from mdmi.domains.sudoku.grid import make_puzzle, solve
+    for seed in range(3):
+        rng = random.Random(seed)
+        sol = random_full_grid(3, rng)
+        puz = make_puzzle(sol, 3, rng)
+        assert solve(puz, 3, limit=2) == [sol]
+        for c in [c for c, v in enumerate(puz) if v][:8]:       # removing any clue breaks uniqueness
+            fewer = list(puz)
+            fewer[c] = 0
+            assert len(solve(fewer, 3, limit=2)) == 2
+
+
+def test_training_puzzles_give_natural_masks_and_a_shipped_file_is_read(tmp_path):
+    import gzip
+    cfg = {"box": 2, "seed": 0, "data": {"train_grids": 40, "train_puzzles": {"easy": 6}, "val_puzzles": {"easy": 3},
+                                         "test_puzzles": {"easy": 3}, "hard_max_givens": 16, "max_attempts": 20000}}
+    d = SudokuDomain(cfg)
+    d.generate(cfg, tmp_path / "gen", threads=1)
+    seqs, masks = d.train_sequences(tmp_path / "gen"), d.train_masks(tmp_path / "gen")
+    assert seqs.shape == (46, 16) and masks.shape == (46, 16)
+    assert not masks[:40].any() and masks[40:].any(-1).all()
+    givens = [line.split(",")[0] for line in (tmp_path / "gen" / "train_puzzles.txt").read_text().split()]
+    assert [[c == "0" for c in p] for p in givens] == masks[40:].tolist()
+    # the same puzzles from a shipped .gz give the same training data
+    shipped = tmp_path / "train_puzzles.txt.gz"
+    shipped.write_bytes(gzip.compress((tmp_path / "gen" / "train_puzzles.txt").read_bytes()))
+    cfg2 = {**cfg, "data": {**cfg["data"], "train_puzzles_file": str(shipped)}}
+    SudokuDomain(cfg2).generate(cfg2, tmp_path / "ship", threads=1)
+    assert torch.equal(d.train_sequences(tmp_path / "ship"), seqs) and torch.equal(d.train_masks(tmp_path / "ship"), masks)
+    # a shipped file whose solutions collide with the val/test grids is refused
+    val = (tmp_path / "gen" / "val.txt").read_text().splitlines()[0]
+    shipped.write_bytes(gzip.compress((val + "\n").encode()))
+    with pytest.raises(PuzzleError, match="share their solution"):
+        SudokuDomain(cfg2).generate(cfg2, tmp_path / "clash", threads=1)

@@ -122,3 +122,66 @@ def test_exact_labels_respect_the_mean_ceiling(trained):
     mi = labels["mi"].float()
     assert (mi[pm] > 1e-4).any()                                   # a non-trivial label set
     assert (mi[pm] <= ceiling(H, "mean")[pm] + 1e-5).all()
+
+
+def test_looped_model_shares_weights_and_reports_every_loop():
+    from mdmi.models.transformer import MaskedTransformer, TransformerConfig
+    torch.manual_seed(0)
+    cfg = TransformerConfig(num_values=4, length=16, d_model=16, n_layers=1, n_loops=3, n_heads=2, d_ff=32)
+    looped = MaskedTransformer(cfg)
+    plain = MaskedTransformer(TransformerConfig(**{**cfg.__dict__, "n_loops": 1}))
+    assert looped.num_parameters() == plain.num_parameters()          # loops add no weights
+    x = torch.randint(0, 5, (3, 16))
+    per_loop = looped.loop_logits(x)
+    logits, hidden = looped(x)
+    assert len(per_loop) == 3 and torch.allclose(per_loop[-1], logits)
+    # by hand: the block applied three times with the embedding re-injected before each
+    plain.load_state_dict(looped.state_dict())
+    e = looped.embed(x) + looped.pos
+    h = torch.zeros_like(e)
+    for _ in range(3):
+        h = looped.blocks[0](h + e, looped.relations)
+    assert torch.allclose(looped.head(looped.ln_f(h)), logits, atol=1e-5)
+    assert torch.allclose(plain.loop_logits(x)[0], per_loop[0], atol=1e-6)   # loop 1 = the plain model
+
+
+def test_reveal_part_keeps_a_hidden_subset():
+    from mdmi.train_mdm import reveal_part
+    gen = torch.Generator().manual_seed(0)
+    natural = torch.rand(200, 81, generator=gen) < 0.7
+    kept = reveal_part(natural, 0.8, gen)
+    assert not (kept & ~natural).any() and (kept.sum(-1) >= 1).all()
+    frac = kept.sum(-1).float() / natural.sum(-1).float()
+    assert 0.45 < float(frac.mean()) < 0.75 and float(frac.min()) < 0.4     # ~U(0, 0.8) revealed
+    assert torch.equal(reveal_part(natural, 0.0, gen), natural)
+
+
+def test_ship_copies_the_model_with_its_records_and_the_checksum_is_enforced(trained, tmp_path):
+    import shutil
+    from mdmi.cache import CheckpointMismatch
+    from mdmi.shipped import ship, shipped_model
+    _, _, d, _, _ = trained
+    results = tmp_path / "results"
+    (results / "sudoku" / "mdm").mkdir(parents=True)
+    (results / "logs").mkdir()
+    shutil.copy(d / "model.pt", results / "sudoku" / "mdm" / "model.pt")
+    (results / "logs" / "sudoku_train_mdm.log").write_text("training log\n")
+    cfg = tmp_path / "pretrain.yaml"
+    cfg.write_text("scale: pretrain\n")
+    out = tmp_path / "repo" / "data" / "sudoku" / "pretrained"
+    snippet = ship(results, "sudoku", cfg, out)
+    assert "sha256:" in snippet and (out / "train_log.csv").read_text().startswith("step,loss")
+    assert (out / "config.yaml").read_text() == "scale: pretrain\n" and (out / "train_mdm.log").exists()
+    assert shipped_model("sudoku", root=tmp_path / "repo") == out / "model.pt"
+    from mdmi.io import file_sha256
+    from mdmi.shipped import adopt_in_config
+    default = tmp_path / "default.yaml"
+    default.write_text(f"sudoku:\n  checkpoint:   # shipped\n    path: {out / 'model.pt'}\n    sha256: {'0' * 64}\n")
+    assert adopt_in_config(default, out / "model.pt") and file_sha256(out / "model.pt") in default.read_text()
+    assert "# shipped" in default.read_text() and not adopt_in_config(default, tmp_path / "other.pt")
+    with open(out / "model.pt", "ab") as fh:                # a damaged or replaced file is refused
+        fh.write(b"\0")
+    with pytest.raises(CheckpointMismatch, match="SHA-256"):
+        shipped_model("sudoku", root=tmp_path / "repo")
+    with pytest.raises(FileNotFoundError, match="make models"):
+        shipped_model("sudoku", root=tmp_path / "elsewhere")

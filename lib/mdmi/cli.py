@@ -98,8 +98,17 @@ def cmd_checksum(args):
 
 def cmd_ship(args):
     """Copy a model trained by the workflow (with its log, benchmark and config) into a data/ folder."""
-    from .shipped import ship
+    from .shipped import adopt_in_config, ship
     print(ship(Path(args.results), args.domain, Path(args.config), Path(args.out)))
+    for cfg in args.adopt or []:
+        done = adopt_in_config(Path(cfg), Path(args.out) / "model.pt")
+        print(f"# {cfg}: " + ("checksum updated" if done else f"no checkpoint entry for {Path(args.out) / 'model.pt'}; "
+                                                               "paste the lines above into it"))
+
+
+def cmd_readme(args):
+    from .readme_results import update_readme
+    update_readme(Path(args.readme), Path(args.results))
 
 
 def cmd_label(args):
@@ -386,7 +395,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ship", help="copy a trained model.pt with its log, benchmark and config into data/ (make models)")
     p.add_argument("--results", required=True, help="results folder of the run that trained it (results/pretrain)")
     p.add_argument("--domain", required=True); p.add_argument("--config", required=True, help="the config that trained it")
-    p.add_argument("--out", required=True, help="e.g. data/sudoku/pretrained"); p.set_defaults(fn=cmd_ship)
+    p.add_argument("--out", required=True, help="e.g. data/sudoku/pretrained")
+    p.add_argument("--adopt", action="append", help="config whose checkpoint entry for this model gets the new checksum")
+    p.set_defaults(fn=cmd_ship)
+
+    p = sub.add_parser("readme", help="regenerate the README's results block from a run's tables (make readme)")
+    p.add_argument("--results", default="results"); p.add_argument("--readme", default="README.md")
+    p.set_defaults(fn=cmd_readme)
 
     p = sub.add_parser("label", help="exact MI labels for sampled states of a split")
     _common(p); p.add_argument("--data", required=True); p.add_argument("--model", required=True)
@@ -467,6 +482,7 @@ def main(argv=None) -> int:
     from .config import ConfigError
     from .domains.protein.alphabet import ProteinDataError
     from .domains.sudoku.puzzles import PuzzleError
+    from .readme_results import ReadmeError  # noqa: F401 - a ValueError, caught below
     try:
         args.fn(args)
     except (ConfigError, PuzzleError, ProteinDataError, FileNotFoundError, ValueError, RuntimeError, KeyError) as e:

@@ -60,6 +60,18 @@ def ship(results: Path, domain: str, config: Path, out: Path) -> str:
     return checksum_snippet(out / "model.pt")
 
 
+def adopt_in_config(config: Path, model: Path) -> bool:
+    """Point ``config``'s ``checkpoint: {path: <model>, sha256: ...}`` at the new checksum (text edit
+    that keeps the file's comments). Returns whether a checkpoint entry for ``model`` was found."""
+    import re
+    text = config.read_text()
+    pattern = re.compile(r"(path:\s*" + re.escape(str(model)) + r"\s*\n\s*sha256:\s*)[0-9a-fA-F]{64}")
+    new, count = pattern.subn(lambda m: m.group(1) + file_sha256(model), text)
+    if count:
+        write_text(config, new)
+    return bool(count)
+
+
 def shipped_model(domain: str, root: Path = REPO) -> Path:
     """The shipped checkpoint of ``domain``, after checking it against its SHA256 file."""
     folder = root / "data" / domain / "pretrained"
