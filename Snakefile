@@ -76,7 +76,7 @@ def _gpu_jobs() -> int:
 # except those of the listed later stages (an unlisted section counts for every stage).
 STAGE_SECTIONS = {
     "data": ["box", "data", "tasks"],
-    "model": ["model", "train", "checkpoint", "backbone", "weights", "hidden_layer"],
+    "model": ["model", "train", "checkpoint", "backbone", "weights", "hidden_layer", "inference_loops"],
     "labels": ["labels"],
     "estimator": ["estimator"],
     "contacts": ["contacts"],

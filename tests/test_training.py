@@ -185,3 +185,15 @@ def test_ship_copies_the_model_with_its_records_and_the_checksum_is_enforced(tra
         shipped_model("sudoku", root=tmp_path / "repo")
     with pytest.raises(FileNotFoundError, match="make models"):
         shipped_model("sudoku", root=tmp_path / "elsewhere")
+
+
+def test_inference_loops_override_the_trained_count(trained, tmp_path):
+    dom, cfg, d, _, _ = trained
+    looped_cfg = {**cfg, "model": {**MCFG, "n_layers": 1, "n_loops": 2}, "train": {**TCFG, "steps": 3}}
+    train_mdm(dom, looped_cfg, d, tmp_path / "looped.pt", tmp_path / "ck.pt", torch.device("cpu"), progress=False)
+    assert load_mdm(dom, tmp_path / "looped.pt", torch.device("cpu")).cfg.n_loops == 2
+    assert load_mdm(dom, tmp_path / "looped.pt", torch.device("cpu"), loops=5).cfg.n_loops == 5
+    with_knob = SudokuDomain({"box": 2, "inference_loops": 4})
+    assert load_mdm(with_knob, tmp_path / "looped.pt", torch.device("cpu")).cfg.n_loops == 4
+    with pytest.raises(ValueError, match="needs a looped backbone"):
+        load_mdm(with_knob, d / "model.pt", torch.device("cpu"))        # trained without n_loops

@@ -32,7 +32,9 @@ def _setup(args):
 def model_label(model, domain) -> str:
     """How tables and figures name the MDM (the protein fallback says it is not ESM-C)."""
     n = sum(p.numel() for p in model.parameters())
-    return getattr(model, "label", None) or f"{domain.name} MDM trained here ({n / 1e6:.2f}M parameters)"
+    loops = getattr(getattr(model, "cfg", None), "n_loops", 1)
+    looped = f", {model.cfg.n_layers} shared blocks x {loops} loops" if loops > 1 else ""
+    return getattr(model, "label", None) or f"{domain.name} MDM trained here ({n / 1e6:.2f}M parameters{looped})"
 
 
 def cmd_download(args):
@@ -331,16 +333,20 @@ def cmd_solve(args):
     from .io import load_torch
     from .train_estimator import load_estimator
     from .train_mdm import load_mdm
+    loops = args.loops
     if args.model is None:
-        from .shipped import shipped_model
+        from .config import load_config
+        from .shipped import REPO, shipped_model
         args.model = str(shipped_model("sudoku"))
+        if loops is None:        # the shipped model with the default config's setting
+            loops = load_config(REPO / "config" / "default.yaml")["sudoku"].get("inference_loops")
     state = load_torch(args.model)
     if state.get("domain") != "sudoku":
         raise ValueError(f"{args.model}: not a Sudoku MDM checkpoint (domain {state.get('domain')!r})")
     box = state["domain_cfg"]["box"]
     domain = get_domain("sudoku", state["domain_cfg"])
     device = pick_device(args.device)
-    model = load_mdm(domain, Path(args.model), device)
+    model = load_mdm(domain, Path(args.model), device, loops=loops)
     pairs = read_puzzles(args.file, box)
     task = domain.task_from_pairs(Path(args.file).name, pairs)
     knobs = _parse_knobs(args.knob)
@@ -469,6 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="decoder (default sequential: one cell per pass, margin order)")
     p.add_argument("--knob", action="append", help="decoder knob name=value (repeatable), e.g. --knob eps=0.02")
     p.add_argument("--estimator", help="trained MI head for --method mi")
+    p.add_argument("--loops", type=int, help="loops per pass of a looped model (default: config/default.yaml's "
+                   "sudoku.inference_loops for the shipped model, else as trained)")
     p.add_argument("--device", default="auto")
     p.set_defaults(fn=cmd_solve)
     return ap

@@ -165,13 +165,25 @@ def train_mdm(domain, cfg: dict, data_dir: Path, out_path: Path, ckpt_path: Path
     return out
 
 
-def load_mdm(domain, path: Path, device: torch.device):
-    """The trained MDM stored at ``path`` (eval mode, on ``device``)."""
+def load_mdm(domain, path: Path, device: torch.device, loops: int | None = None):
+    """The trained MDM stored at ``path`` (eval mode, on ``device``).
+
+    A looped backbone runs ``loops`` loops (default: the domain config's ``inference_loops``, else
+    as many as it was trained with): weight-shared loops can be iterated longer at test time,
+    trading compute per forward pass for accuracy. The weights are the same either way.
+    """
     from .io import load_torch
     state = load_torch(path)
     if state.get("domain") != domain.name:
         raise ValueError(f"{path}: checkpoint is for domain {state.get('domain')!r}, not {domain.name!r}")
-    model = domain.build_model(state["model_cfg"])
+    mcfg = dict(state["model_cfg"])
+    loops = loops or (getattr(domain, "cfg", None) or {}).get("inference_loops")
+    if loops:
+        if "n_loops" not in mcfg and loops != 1:
+            raise ValueError(f"{path}: inference_loops = {loops} needs a looped backbone (model.n_loops); "
+                             f"this model has none: remove inference_loops")
+        mcfg["n_loops"] = int(loops)
+    model = domain.build_model(mcfg)
     if state["state_dict"] is not None:
         model.load_state_dict(state["state_dict"])
     return model.to(device).eval()
