@@ -46,7 +46,9 @@ def ship(results: Path, domain: str, config: Path, out: Path) -> str:
             (results / "benchmarks").glob(f"{domain}_download*.tsv")):
         copies[gen] = out / f"{gen.stem.removeprefix(domain + '_')}.benchmark.tsv"
     for src, dst in copies.items():
-        if src.is_file():
+        if src.is_file() and src.suffix == ".log":      # progress bars: keep each line's final state
+            write_text(dst, "\n".join(line.split("\r")[-1] for line in src.read_text().splitlines()) + "\n")
+        elif src.is_file():
             with atomic_path(dst) as tmp:
                 shutil.copyfile(src, tmp)
     for name in ("train_puzzles.txt",):      # training data that is expensive to regenerate ships with the model
