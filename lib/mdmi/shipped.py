@@ -47,7 +47,9 @@ def ship(results: Path, domain: str, config: Path, out: Path) -> str:
         copies[gen] = out / f"{gen.stem.removeprefix(domain + '_')}.benchmark.tsv"
     for src, dst in copies.items():
         if src.is_file() and src.suffix == ".log":      # progress bars: keep each line's final state
-            write_text(dst, "\n".join(line.split("\r")[-1] for line in src.read_text().split("\n")) + "\n")
+            with open(src, newline="") as fh:                 # keep the carriage returns to split on
+                lines = fh.read().split("\n")
+            write_text(dst, "\n".join(line.split("\r")[-1] for line in lines))
         elif src.is_file():
             with atomic_path(dst) as tmp:
                 shutil.copyfile(src, tmp)
