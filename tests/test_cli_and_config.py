@@ -96,3 +96,19 @@ def test_make_targets_come_before_configfile():
         after = ln.split("--configfile", 1)[1].split()
         values = [t for t in after[:next((k for k, t in enumerate(after) if t.startswith("-")), len(after))]]
         assert len(values) == 1, ln                   # only the config file, then options
+
+
+def test_solve_uses_the_shipped_model_out_of_the_box(tmp_path):
+    """`python -m mdmi solve FILE` with no --model: the shipped checkpoint (checksum verified) solves
+    the bundled examples, easy and hard, one cell per pass."""
+    r = _cli("solve", str(ROOT / "data" / "sudoku" / "examples.txt"))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) >= 6 and all(" valid" in ln and "matches-solution" in ln for ln in lines), r.stdout
+    puzzles = [ln.split(",")[0] for ln in (ROOT / "data" / "sudoku" / "examples.txt").read_text().splitlines()
+               if ln.strip() and not ln.startswith("#")]
+    passes = [int(ln.split("passes=")[1].split()[0]) for ln in lines]
+    assert passes == [p.count(".") + p.count("0") for p in puzzles]          # one cell per forward pass
+    # the --method mi error is one line, before anything is loaded
+    r = _cli("solve", "--method", "mi", str(ROOT / "data" / "sudoku" / "examples.txt"))
+    assert r.returncode == 2 and "--estimator" in r.stderr and len(r.stderr.strip().splitlines()) == 1
