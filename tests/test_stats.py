@@ -117,3 +117,12 @@ def test_claims_table_has_interval_columns():
     df = claims("sudoku", _t2(test), test, None, None, "solved", RULES, "ci", ref_knob="order=margin")
     assert {"estimate", "ci_low", "ci_high", "n", "rule", "holds"} <= set(df.columns)
     assert set(df.holds) <= {"yes", "no", "inconclusive", ""}
+
+
+def test_claims_skip_sequences_without_a_quality_score():
+    """Tasks with no reference (unconditional generation: quality NaN) count for passes, not quality."""
+    test = _decodes()
+    test.loc[test.seq % 10 == 0, "solved"] = np.nan
+    rows = decoding_claims("sudoku", _t2(test), test, "solved", RULES, "order=margin")
+    assert all(np.isfinite([r["estimate"], r["ci_low"], r["ci_high"]]).all() for r in rows)
+    assert "nan" not in " ".join(r["measured"] for r in rows)

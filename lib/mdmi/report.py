@@ -124,6 +124,11 @@ def _per_seq(test: pd.DataFrame, method: str, knob: str, column: str, seqs) -> n
     return rows.reindex(seqs).to_numpy(dtype=np.float64)
 
 
+def _qmean(m, x: np.ndarray, ok: np.ndarray):
+    """(Resampled) mean of x over the sequences where ``ok`` (quality defined): m(x * ok) / m(ok)."""
+    return m(np.where(ok, x, 0.0)) / np.maximum(m(ok.astype(np.float64)), 1e-12)
+
+
 def _row(claim, paper, measured, est: Estimate | None, rule: str, holds: str | None) -> dict:
     return {"claim": claim, "paper_value": paper, "measured": measured,
             "estimate": np.nan if est is None else est.value, "ci_low": np.nan if est is None else est.low,
@@ -150,8 +155,9 @@ def decoding_claims(domain: str, t2: pd.DataFrame, test: pd.DataFrame, metric: s
         w = resample_weights(len(seqs), reps, seed)
         q_m, p_m = _per_seq(test, method, row.knob, metric, seqs), _per_seq(test, method, row.knob, "passes", seqs)
         q_s, p_s = (_per_seq(test, "sequential", ref_knob, c, seqs) for c in (metric, "passes"))
+        scored = np.isfinite(q_m) & np.isfinite(q_s)   # e.g. no native sequence to recover: quality undefined
         speed = interval(w, lambda m: m(p_s) / m(p_m), level)
-        drop = interval(w, lambda m: m(q_m) - m(q_s), level)
+        drop = interval(w, lambda m: _qmean(m, q_m, scored) - _qmean(m, q_s, scored), level)
         v_speed = verdict(speed.low, speed.high, rules["speedup_min"])
         v_quality = verdict(drop.low, drop.high, -margin)
         guards = bool(row.get("guards_ok", True))
@@ -161,7 +167,8 @@ def decoding_claims(domain: str, t2: pd.DataFrame, test: pd.DataFrame, metric: s
         out.append(_row(f"{title}: {rules['speedup_min']:g}-5x fewer forward passes than sequential decoding, "
                         f"quality preserved ({name}; knob {row.knob} chosen on val)",
                         "3-5x" if method == "mi" else "n/a (oracle, our addition)",
-                        f"speedup {speed.text('.2f')}x; {metric} {np.mean(q_m):.3f} vs sequential {np.mean(q_s):.3f}, "
+                        f"speedup {speed.text('.2f')}x; {metric} {np.mean(q_m[scored]):.3f} vs sequential "
+                        f"{np.mean(q_s[scored]):.3f}, "
                         f"difference {drop.text()}" + ("" if guards else "; quality guards fail"),
                         speed, f"{pct} CI of the speedup (mean passes ratio, paired) >= {rules['speedup_min']:g}; "
                         + quality_rule + ("; guards pass" if "guards_ok" in row else ""),
@@ -180,11 +187,11 @@ def decoding_claims(domain: str, t2: pd.DataFrame, test: pd.DataFrame, metric: s
             else:
                 wb = resample_weights(int(sub.sum()), reps, seed + 1)
                 passes = interval(wb, lambda m: m(p_m[sub]), level)
-                dq = interval(wb, lambda m: m(q_m[sub]) - m(q_s[sub]), level)
+                dq = interval(wb, lambda m: _qmean(m, q_m[sub], scored[sub]) - _qmean(m, q_s[sub], scored[sub]), level)
                 limit = rules["paper_passes_slack"] * PAPER[key]
                 out.append(_row(f"{title}: about {PAPER[key]} average forward passes with MI-guided decoding ({what})",
-                                PAPER[key], f"{passes.text('.2f')} passes; {metric} {np.mean(q_m[sub]):.3f} vs "
-                                f"sequential {np.mean(q_s[sub]):.3f} (difference {dq.text()})", passes,
+                                PAPER[key], f"{passes.text('.2f')} passes; {metric} {np.mean(q_m[sub & scored]):.3f} vs "
+                                f"sequential {np.mean(q_s[sub & scored]):.3f} (difference {dq.text()})", passes,
                                 f"{pct} CI of mean passes <= {rules['paper_passes_slack']:g} x {PAPER[key]} = {limit:.1f}; "
                                 + quality_rule.replace("quality preserved: ", "") + f" on {what}",
                                 combine(verdict(passes.low, passes.high, limit, higher_is_better=False),
@@ -195,12 +202,13 @@ def decoding_claims(domain: str, t2: pd.DataFrame, test: pd.DataFrame, metric: s
                 continue
             bp = [_per_seq(test, base, k, "passes", seqs) for k in knobs]
             bq = [_per_seq(test, base, k, metric, seqs) for k in knobs]
+            ok = scored & np.all([np.isfinite(x) for x in bq], axis=0)
 
-            def gap(m, bp=bp, bq=bq):
+            def gap(m, bp=bp, bq=bq, ok=ok):
                 at = m(p_m)
                 curve_p = np.stack([m(x) for x in bp], -1)
-                curve_q = np.stack([m(x) for x in bq], -1)
-                val = m(q_m) - interp_quality(curve_p, curve_q, at)
+                curve_q = np.stack([_qmean(m, x, ok) for x in bq], -1)
+                val = _qmean(m, q_m, ok) - interp_quality(curve_p, curve_q, at)
                 return val if np.ndim(at) else float(val[0])
 
             g = interval(w, gap, level)
