@@ -232,3 +232,19 @@ def test_editing_a_decoding_knob_reruns_only_what_depends_on_it(ci_run, tmp_path
     assert not jobs & {"sudoku_generate", "train_mdm", "label", "train_estimator", "protein_prepare",
                        "protein_contacts"}, jobs
     assert "protein/decode" not in r.stdout                              # the other domain is untouched
+
+
+def test_readme_results_block_is_generated_from_the_tables(ci_run, tmp_path):
+    from mdmi.readme_results import BEGIN, END, ReadmeError, update_readme
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{BEGIN}\nold typed numbers\n{END}\n\nrest\n")
+    update_readme(readme, ci_run / "results")
+    text = readme.read_text()
+    assert "old typed numbers" not in text and text.endswith("\n\nrest\n") and text.startswith("# title")
+    t2 = pd.read_csv(ci_run / "results" / "tables" / "table2.csv")
+    for domain in ("sudoku", "protein"):
+        assert f"**{domain}**" in text
+    assert f"{t2.passes.iloc[0]:.3f}" in text                     # numbers come from the tables
+    assert "recovery" in text and "solved" in text                # each domain's own quality column
+    with pytest.raises(ReadmeError, match="make paper"):
+        update_readme(readme, tmp_path / "no-results")
