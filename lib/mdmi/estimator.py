@@ -87,8 +87,9 @@ class MIHead(nn.Module):
             if L > self.cfg.max_len:
                 raise ValueError(f"sequence length {L} exceeds the estimator's max_len {self.cfg.max_len}")
             u = u + self.pos.weight[:L]
-        for layer in self.mixer:                                          # attend among masked positions only
-            u = layer(u, src_key_padding_mask=~masked if bool(masked.any(-1).all()) else None)
+        ignore = ~masked & masked.any(-1, keepdim=True)   # attend among masked positions (all, if none is)
+        for layer in self.mixer:
+            u = layer(u, src_key_padding_mask=ignore)
         ui, uj = u[:, :, None, :], u[:, None, :, :]
         s = self.mlp(torch.cat([ui * uj, ui + uj], -1)).squeeze(-1)       # [B, L, L], symmetric
         bound = ceiling(H, self.cfg.entropy_bound)
