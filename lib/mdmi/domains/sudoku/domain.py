@@ -134,10 +134,13 @@ class SudokuDomain:
         path = Path(data_dir) / "train_puzzles.txt"
         return read_puzzles(path, self.box) if path.exists() and path.read_text().strip() else []
 
+    @staticmethod
+    def _train_grid_lines(data_dir: Path) -> list[str]:
+        return [ln.strip() for ln in (Path(data_dir) / "train_grids.txt").read_text().splitlines() if ln.strip()]
+
     def train_sequences(self, data_dir: Path) -> torch.Tensor:
         """LongTensor[G + P, L]: the training grids, then the solutions of the training puzzles."""
-        lines = [ln.strip() for ln in (Path(data_dir) / "train_grids.txt").read_text().splitlines() if ln.strip()]
-        grids = [[int(ch) - 1 for ch in ln] for ln in lines]
+        grids = [[int(ch) - 1 for ch in ln] for ln in self._train_grid_lines(data_dir)]
         grids += [[v - 1 for v in sol] for _, sol in self._train_puzzles(data_dir)]
         return torch.tensor(grids, dtype=torch.long)
 
@@ -147,7 +150,7 @@ class SudokuDomain:
         puzzles = self._train_puzzles(data_dir)
         if not puzzles:
             return None
-        n_grids = len(self.train_sequences(data_dir)) - len(puzzles)
+        n_grids = len(self._train_grid_lines(data_dir))
         masks = torch.zeros(n_grids + len(puzzles), self.length, dtype=torch.bool)
         masks[n_grids:] = torch.tensor([[v == 0 for v in p] for p, _ in puzzles])
         return masks
