@@ -101,6 +101,8 @@ def _config_slices() -> dict:
                 k for s, keys in STAGE_SECTIONS.items() if s not in STAGE_BEFORE[stage] for k in keys}
             part = {"seed": config["seed"], "scale": config["scale"], "retrain": config.get("retrain", False),
                     domain: {k: v for k, v in section.items() if k not in later}}
+            if stage == "tables":      # how the claims are judged: an edit reruns the tables only
+                part["claims"] = config["claims"]
             slices[domain, stage] = _write_if_changed(Path(RESULTS) / "config" / domain / f"{stage}.yaml", part)
     return slices
 

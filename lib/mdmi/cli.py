@@ -162,13 +162,14 @@ def cmd_eval_estimator(args):
     model = load_mdm(domain, Path(args.model), device)
     head = load_estimator(Path(args.estimator), device)
     labels = load_torch(args.labels)
-    ev, pred = evaluate_estimator(model, head, labels, device)
+    boot = {"reps": cfg["claims"]["bootstrap"], "seed": cfg["seed"]}     # intervals as the claims use them
+    ev, pred = evaluate_estimator(model, head, labels, device, **boot)
     ev["scale"], ev["config"] = cfg["scale"], args.config
     ev["model"] = model_label(model, domain)
     rel = domain.relations()
     tokens = labels["tokens"]
     if rel is not None:
-        table, summary = mi_by_relation(labels["mi"], pred, tokens, model.mask_id, *rel)
+        table, summary = mi_by_relation(labels["mi"], pred, tokens, model.mask_id, *rel, **boot)
         ev["relations"] = summary
         write_text(args.relations, table.to_csv(index=False))
     else:       # no a-priori relations in this domain (proteins: see the contact analysis instead)

@@ -35,16 +35,18 @@ def time_per_state(model, head, tokens: torch.Tensor, device, repeats: int = 1) 
     return (time.perf_counter() - t0) / (repeats * len(tokens))
 
 
-def evaluate_estimator(model, head, labels: dict, device) -> tuple[dict, torch.Tensor]:
-    """Metrics dict and the predicted MI [N, L, L] for the label set."""
+def evaluate_estimator(model, head, labels: dict, device, reps: int = 2000,
+                       seed: int = 0) -> tuple[dict, torch.Tensor]:
+    """Metrics dict and the predicted MI [N, L, L] for the label set (``reps`` bootstrap resamples
+    with ``seed`` for the intervals)."""
     tokens, exact = labels["tokens"], labels["mi"]
     masked = tokens == model.mask_id
     pred = predict(model, head, tokens, device)
-    out = {"all": fidelity(pred, exact, masked)}
+    out = {"all": fidelity(pred, exact, masked, reps, seed)}
     kinds = np.array(labels["kind"])
     for kind in sorted(set(kinds)):
         idx = torch.from_numpy(np.nonzero(kinds == kind)[0])
-        out[kind] = fidelity(pred[idx], exact[idx], masked[idx])
+        out[kind] = fidelity(pred[idx], exact[idx], masked[idx], reps, seed)
     n = tokens.shape[0]
     est_s = time_per_state(model, head, tokens[: min(n, 32)], device, repeats=3)
     exact_s = labels["seconds"] / n
