@@ -161,6 +161,39 @@ def test_make_puzzle_is_minimal_with_a_unique_solution():
             assert len(solve(fewer, 3, limit=2)) == 2
 
 
+def test_sparsify_reaches_the_target_with_the_same_unique_solution():
+    from mdmi.domains.sudoku.grid import sparsify
+    rng = random.Random(2)
+    sol = random_full_grid(3, rng)
+    puz = make_puzzle(sol, 3, rng)
+    assert sum(1 for v in puz if v) > 21
+    sparse = sparsify(puz, sol, 3, rng, target=21, max_steps=1500)
+    assert sum(1 for v in sparse if v) <= 21
+    assert all(v in (0, s) for v, s in zip(sparse, sol))       # givens are the solution's digits
+    assert solve(sparse, 3, limit=2) == [sol]
+    for c in [c for c, v in enumerate(sparse) if v][:6]:        # still minimal
+        fewer = list(sparse)
+        fewer[c] = 0
+        assert len(solve(fewer, 3, limit=2)) == 2
+    assert sparsify(puz, sol, 3, random.Random(0), target=30, max_steps=10) == puz   # already at the target
+
+
+def test_a_sparse_band_leaves_the_other_bands_unchanged(tmp_path):
+    cfg = _cfg(2, easy=3)
+    cfg["data"]["sparse_max_givens"] = 5
+    plain = SudokuDomain(cfg)
+    plain.generate(cfg, tmp_path / "a", threads=1)
+    cfg["data"]["test_puzzles"] = {"easy": 3, "sparse": 2}
+    SudokuDomain(cfg).generate(cfg, tmp_path / "b", threads=1)
+    a = (tmp_path / "a" / "test.txt").read_text().splitlines()
+    b = (tmp_path / "b" / "test.txt").read_text().splitlines()
+    assert b[:3] == a and len(b) == 5
+    task = plain.load_task(tmp_path / "b", "test")
+    assert task.meta.band.tolist() == ["easy"] * 3 + ["sparse"] * 2
+    for (p, s), givens in zip(read_puzzles(tmp_path / "b" / "test.txt", 2)[3:], task.meta.givens[3:]):
+        assert givens == sum(1 for v in p if v) <= 5 and solve(p, 2, limit=2) == [s]
+
+
 def test_training_puzzles_give_natural_masks_and_a_shipped_file_is_read(tmp_path):
     import gzip
     cfg = {"box": 2, "seed": 0, "data": {"train_grids": 40, "train_puzzles": {"easy": 6}, "val_puzzles": {"easy": 3},

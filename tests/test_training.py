@@ -110,6 +110,25 @@ def test_estimator_output_respects_entropy_bound(trained, bound):
     assert (pred[~masked] == 0).all()
 
 
+def test_pair_bias_stays_symmetric_and_log_loss_matches_its_definition(trained):
+    _, _, _, model, labels = trained
+    from mdmi.estimator import EstimatorConfig, MIHead, pair_mask
+    hidden, probs, masked = mdm_features(model, labels["tokens"])
+    L = hidden.shape[1]
+    head = MIHead(EstimatorConfig(d_in=hidden.shape[-1], rank=8, hidden=8, max_len=L, pair_bias=True))
+    with torch.no_grad():
+        head.bias.copy_(torch.randn(L, L) * 3)                     # an asymmetric table
+        pred = head(hidden, probs, masked)
+        assert torch.allclose(pred, pred.transpose(1, 2), atol=1e-6) and (pred[~masked] == 0).all()
+        pm = pair_mask(masked)
+        target = labels["mi"].float()
+        want = ((torch.log(pred + 1e-3) - torch.log(target.clamp_min(0) + 1e-3)) ** 2)[pm].mean()
+        assert torch.isclose(estimator_loss(head, hidden, probs, masked, target, "log_mse", 1e-3), want)
+        assert torch.isclose(estimator_loss(head, hidden, probs, masked, target), ((pred - target) ** 2)[pm].mean())
+    with pytest.raises(ValueError, match="positions"):
+        EstimatorConfig(d_in=4, pair_bias=True)
+
+
 def test_exact_labels_respect_the_mean_ceiling(trained):
     """Every symmetrised exact label is <= (H_i + H_j) / 2 of the model's own marginals, even for a
     barely trained model whose conditionals are not self-consistent (the min ceiling need not hold)."""

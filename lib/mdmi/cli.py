@@ -123,7 +123,7 @@ def cmd_label(args):
     cfg, dcfg, domain, device = _setup(args)
     lcfg = dcfg["labels"]
     model = load_mdm(domain, Path(args.model), device)
-    gen = seed_everything(cfg["seed"] + (1 if args.split == "train" else 2))
+    gen = seed_everything(cfg["seed"] + {"train": 1, "val": 2, "test": 3}[args.split])
     if args.split == "train":
         complete = domain.train_sequences(Path(args.data))
         from .train_mdm import random_mask

@@ -243,7 +243,9 @@ def decode(model, tokens: torch.Tensor, method: str, *, estimator=None, order: s
                 sel = _take_prefix(h_order, kk, masked)
             elif method == "mi":
                 th = time.perf_counter()
-                mi_full = estimator(hidden, probs, masked)
+                # the pair MLP's intermediates are B*L*L*hidden floats: max_batch states at a time
+                mi_full = torch.cat([estimator(hidden[c:c + max_batch], probs[c:c + max_batch], masked[c:c + max_batch])
+                                     for c in range(0, len(active), max_batch)])          # [B, L, L]
                 head_seconds += time.perf_counter() - th
                 sel = _select_mi(mi_full, cand_order, valid, conf_sorted, masked, knobs)
             else:  # mi-exact

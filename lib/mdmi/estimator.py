@@ -9,7 +9,8 @@ Head: per-position projection u_i = W [LN(h_i), p_i, H_i] (+ a learned embedding
 index when ``max_len`` > 0, so the head can learn which positions interact even when the backbone's
 hidden states do not encode position), optionally ``mixer_layers`` self-attention layers over the
 u_i (so a position's feature can depend on the other masked positions of the state), a symmetric
-pair feature [u_i * u_j, u_i + u_j] and a small MLP giving a logit s_ij. The output is
+pair feature [u_i * u_j, u_i + u_j] and a small MLP giving a logit s_ij (plus, with ``pair_bias``,
+a learned symmetric logit per pair of positions, for fixed-length domains). The output is
 ``ceiling_ij * sigmoid(s_ij)`` with ``entropy_bound``:
 
 - ``mean``: ceiling (H_i + H_j) / 2. The exact label is the symmetrised (I(i->j) + I(j->i)) / 2 and
@@ -42,10 +43,13 @@ class EstimatorConfig:
     n_values: int = 0         # > 0: the marginals p_i (V values) are part of each position's input
     mixer_layers: int = 0     # self-attention layers over the projected positions before the pair form
     mixer_heads: int = 4
+    pair_bias: bool = False   # learned symmetric [max_len, max_len] logit bias per position pair (needs max_len)
 
     def __post_init__(self):
         if isinstance(self.entropy_bound, bool):      # heads saved before the enum: true meant min
             self.entropy_bound = "min" if self.entropy_bound else "none"
+        if self.pair_bias and self.max_len <= 0:
+            raise ValueError("pair_bias needs the position embedding (estimator.positions: true)")
         if self.entropy_bound not in CEILINGS:
             raise ValueError(f"entropy_bound must be one of {', '.join(CEILINGS)}, not {self.entropy_bound!r}")
 
@@ -74,6 +78,7 @@ class MIHead(nn.Module):
                                        activation="gelu", batch_first=True, norm_first=True)
             for _ in range(cfg.mixer_layers))
         self.mlp = nn.Sequential(nn.Linear(2 * cfg.rank, cfg.hidden), nn.GELU(), nn.Linear(cfg.hidden, 1))
+        self.bias = nn.Parameter(torch.zeros(cfg.max_len, cfg.max_len)) if cfg.pair_bias else None
 
     def forward(self, hidden: torch.Tensor, probs: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
         """-> predicted symmetric MI FloatTensor[B, L, L] (nats)."""
@@ -82,8 +87,8 @@ class MIHead(nn.Module):
         H = entropy(probs)                                                # [B, L]
         feats = [self.norm(hidden)] + ([probs] if self.cfg.n_values else []) + [H[..., None]]
         u = self.proj(torch.cat(feats, -1))                              # [B, L, r]
+        L = u.shape[1]
         if self.pos is not None:
-            L = u.shape[1]
             if L > self.cfg.max_len:
                 raise ValueError(f"sequence length {L} exceeds the estimator's max_len {self.cfg.max_len}")
             u = u + self.pos.weight[:L]
@@ -92,6 +97,9 @@ class MIHead(nn.Module):
             u = layer(u, src_key_padding_mask=ignore)
         ui, uj = u[:, :, None, :], u[:, None, :, :]
         s = self.mlp(torch.cat([ui * uj, ui + uj], -1)).squeeze(-1)       # [B, L, L], symmetric
+        if self.bias is not None:
+            b = self.bias[:L, :L]
+            s = s + 0.5 * (b + b.T)
         bound = ceiling(H, self.cfg.entropy_bound)
         out = F.softplus(s) if bound is None else bound * torch.sigmoid(s)
         return out * pair_mask(masked).to(out.dtype)

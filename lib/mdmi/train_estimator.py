@@ -21,10 +21,17 @@ def mdm_features(model, tokens: torch.Tensor, max_batch: int = 256) -> tuple[tor
     return hidden.float().cpu(), probs.cpu(), (tokens == model.mask_id).cpu()
 
 
-def estimator_loss(head, hidden, probs, masked, target) -> torch.Tensor:
-    """Mean squared error over masked-masked pairs (nats^2)."""
+def estimator_loss(head, hidden, probs, masked, target, kind: str = "mse", delta: float = 1e-3) -> torch.Tensor:
+    """Regression loss over masked-masked pairs.
+
+    ``mse``: mean squared error in nats^2 (dominated by the few large pairs). ``log_mse``: squared error
+    of log(MI + delta), which weighs relative error, so that the ranking of the many small pairs inside
+    a state (what the decoders use) is learned too; ``delta`` (nats) is where it stops caring.
+    """
     pm = pair_mask(masked)
     pred = head(hidden, probs, masked)
+    if kind == "log_mse":
+        return ((torch.log(pred + delta) - torch.log(target.clamp_min(0) + delta)) ** 2)[pm].mean()
     return ((pred - target) ** 2)[pm].mean()
 
 
@@ -38,6 +45,7 @@ def train_estimator(model, labels: dict, ecfg: dict, seed: int, out_path: Path, 
                           entropy_bound=ecfg["entropy_bound"],
                           n_values=probs.shape[-1] if ecfg.get("marginals", False) else 0,
                           mixer_layers=ecfg.get("mixer_layers", 0), mixer_heads=ecfg.get("mixer_heads", 4),
+                          pair_bias=ecfg.get("pair_bias", False),
                           max_len=max(hidden.shape[1], ecfg.get("max_len", 0)) if ecfg.get("positions", True) else 0)
     head = MIHead(cfg).to(device)
     opt = torch.optim.AdamW(head.parameters(), lr=ecfg["lr"], weight_decay=ecfg["weight_decay"])
@@ -48,7 +56,7 @@ def train_estimator(model, labels: dict, ecfg: dict, seed: int, out_path: Path, 
     def loss_fn():
         idx = torch.randint(0, N, (min(ecfg["batch_size"], N),), generator=gen)
         return estimator_loss(head, hidden[idx].to(device), probs[idx].to(device), masked[idx].to(device),
-                              target[idx].to(device))
+                              target[idx].to(device), ecfg.get("loss", "mse"), float(ecfg.get("loss_delta", 1e-3)))
 
     history = run_steps(head, opt, gen, ck, loss_fn, total=int(ecfg["steps"]), lr=ecfg["lr"], warmup=ecfg["warmup"],
                         log_every=ecfg["log_every"], checkpoint_every=ecfg["checkpoint_every"], desc="train estimator",

@@ -42,11 +42,11 @@ rule label:
     input:
         config_slice("labels"),
         model=f"{RESULTS}/{{domain}}/mdm/model.pt",
-        data=lambda wc: data_file(wc.domain, "val"),
+        data=lambda wc: data_file(wc.domain, "val" if wc.split == "train" else wc.split),
     output:
         f"{RESULTS}/{{domain}}/labels/{{split}}.pt",
     wildcard_constraints:
-        split="train|val",
+        split="train|val|test",
     log:
         f"{RESULTS}/logs/{{domain}}_label_{{split}}.log",
     benchmark:
@@ -85,7 +85,7 @@ rule eval_estimator:
         config_slice("estimator"),
         model=f"{RESULTS}/{{domain}}/mdm/model.pt",
         head=f"{RESULTS}/{{domain}}/estimator/head.pt",
-        labels=f"{RESULTS}/{{domain}}/labels/val.pt",
+        labels=f"{RESULTS}/{{domain}}/labels/test.pt",   # held-out: the head's knobs were chosen on val.pt
     output:
         eval=f"{RESULTS}/{{domain}}/estimator/eval.json",
         relations=f"{RESULTS}/{{domain}}/estimator/mi_by_relation.csv",

@@ -19,7 +19,7 @@ import torch
 from ...io import write_text
 from ...models.transformer import MaskedTransformer, TransformerConfig
 from ..base import Task
-from .grid import count_violations, difficulty, make_puzzle, random_full_grid
+from .grid import count_violations, difficulty, make_puzzle, random_full_grid, sparsify
 from .puzzles import PuzzleError, format_grid, read_puzzles
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,16 @@ def _puzzle_attempt(args):
     if band == "hard" and givens > hard_max_givens:
         band = "other"
     return solution, puzzle, band, givens
+
+
+def _sparse_attempt(args):
+    """A minimal puzzle hill-climbed to <= ``target`` givens: band 'sparse', or None when it stalls."""
+    box, seed, target, steps = args
+    rng = random.Random(seed)
+    solution = random_full_grid(box, rng)
+    puzzle = sparsify(make_puzzle(solution, box, rng), solution, box, rng, target, steps)
+    givens = sum(1 for v in puzzle if v)
+    return (solution, puzzle, "sparse", givens) if givens <= target else None
 
 
 class SudokuDomain:
@@ -108,25 +118,39 @@ class SudokuDomain:
         write_text(out_dir / "train_grids.txt", "\n".join(train) + "\n")
 
     def _puzzles(self, want: dict, base_seed: int, seen: set, threads: int, data: dict):
-        """Puzzles per band, unique solution, solution grids disjoint from ``seen`` (updated)."""
+        """Puzzles per band, unique solution, solution grids disjoint from ``seen`` (updated).
+
+        easy / hard / other come from random minimal puzzles; 'sparse' (<= data.sparse_max_givens givens)
+        from its own seed stream of hill-climbed ones, so asking for it leaves the other bands unchanged.
+        """
         from tqdm.auto import tqdm
         rows, have = [], {b: 0 for b in want}
-        attempts, max_attempts = 0, int(data["max_attempts"])
+        max_attempts = int(data["max_attempts"])
+        target, steps = int(data.get("sparse_max_givens", 21)), int(data.get("sparse_steps", 1500))
         bar = tqdm(total=sum(want.values()), desc="puzzles", unit="pz")
+        streams = [([b for b in want if b != "sparse"], _puzzle_attempt, 64,
+                    lambda seed: (self.box, seed, data["hard_max_givens"]), base_seed),
+                   (["sparse"] if "sparse" in want else [], _sparse_attempt, 8,
+                    lambda seed: (self.box, seed, target, steps), base_seed + 500_000_003)]
         with ProcessPoolExecutor(max_workers=max(1, threads)) as pool:
-            while any(have[b] < want[b] for b in want):
-                if attempts >= max_attempts:
-                    raise RuntimeError(f"could not generate the requested puzzle bands {want} (got {have}) in "
-                                       f"{max_attempts} attempts; lower the counts or raise data.max_attempts")
-                batch = [(self.box, base_seed + attempts + i, data["hard_max_givens"]) for i in range(64)]
-                attempts += len(batch)
-                for solution, puzzle, band, givens in pool.map(_puzzle_attempt, batch):
-                    key = format_grid(solution)
-                    if band in want and have[band] < want[band] and key not in seen:
-                        seen.add(key)
-                        have[band] += 1
-                        rows.append((puzzle, solution, band, givens))
-                        bar.update(1)
+            for bands, fn, chunk, make_args, seed0 in streams:
+                attempts = 0
+                while any(have[b] < want[b] for b in bands):
+                    if attempts >= max_attempts:
+                        raise RuntimeError(f"could not generate the requested puzzle bands {want} (got {have}) in "
+                                           f"{max_attempts} attempts; lower the counts or raise data.max_attempts")
+                    batch = [make_args(seed0 + attempts + i) for i in range(chunk)]
+                    attempts += len(batch)
+                    for out in pool.map(fn, batch):
+                        if out is None:
+                            continue
+                        solution, puzzle, band, givens = out
+                        key = format_grid(solution)
+                        if band in want and have[band] < want[band] and key not in seen:
+                            seen.add(key)
+                            have[band] += 1
+                            rows.append((puzzle, solution, band, givens))
+                            bar.update(1)
         bar.close()
         return rows
 

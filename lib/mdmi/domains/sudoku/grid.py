@@ -69,38 +69,51 @@ def _candidates(grid: list[int], box: int) -> list[int] | None:
     return cand
 
 
+@lru_cache(maxsize=None)
+def _unit_index(box: int) -> tuple[tuple[int, int, int], ...]:
+    """(row, column, box) index of each cell."""
+    n = box * box
+    return tuple((c // n, c % n, (c // n) // box * box + (c % n) // box) for c in range(n * n))
+
+
 def solve(grid: list[int], box: int, limit: int = 2, rng: random.Random | None = None,
           forbid: tuple[int, int] | None = None) -> list[list[int]]:
     """Up to ``limit`` solutions by depth-first search with the fewest-candidates heuristic.
 
     With ``rng`` the digit order is shuffled (used to draw random full grids). ``forbid=(cell, digit)``
-    excludes that digit from that (blank) cell.
+    excludes that digit from that (blank) cell. Digits used per row, column and box are kept as
+    bitmasks and updated on each placement, so a cell's candidates cost three ORs.
     """
     n = box * box
-    pe = peers(box)
+    full = (1 << n) - 1
     g = list(grid)
     if count_violations(g, box):
         return []
-    cand = _candidates(g, box)
-    if cand is None:
-        return []
-    solutions: list[list[int]] = []
+    idx = _unit_index(box)
+    rows, cols, boxes = [0] * n, [0] * n, [0] * n
+    for c, v in enumerate(g):
+        if v:
+            r, k, b = idx[c]
+            bit = 1 << (v - 1)
+            rows[r] |= bit
+            cols[k] |= bit
+            boxes[b] |= bit
     empties = [c for c in range(n * n) if not g[c]]
+    if any(not full & ~(rows[idx[c][0]] | cols[idx[c][1]] | boxes[idx[c][2]]) for c in empties):
+        return []
+    fcell, fbit = (forbid[0], 1 << (forbid[1] - 1)) if forbid is not None else (-1, 0)
+    solutions: list[list[int]] = []
 
     def search() -> bool:
         best, best_mask, best_count = -1, 0, n + 1
         for c in empties:
             if g[c]:
                 continue
-            used = 0
-            for p in pe[c]:
-                v = g[p]
-                if v:
-                    used |= 1 << (v - 1)
-            mask = ((1 << n) - 1) & ~used
-            if forbid is not None and c == forbid[0]:
-                mask &= ~(1 << (forbid[1] - 1))
-            cnt = bin(mask).count("1")
+            r, k, b = idx[c]
+            mask = full & ~(rows[r] | cols[k] | boxes[b])
+            if c == fcell:
+                mask &= ~fbit
+            cnt = mask.bit_count()
             if cnt < best_count:
                 best, best_mask, best_count = c, mask, cnt
                 if cnt <= 1:
@@ -113,9 +126,18 @@ def solve(grid: list[int], box: int, limit: int = 2, rng: random.Random | None =
         digits = [d + 1 for d in range(n) if best_mask >> d & 1]
         if rng is not None:
             rng.shuffle(digits)
+        r, k, b = idx[best]
         for d in digits:
+            bit = 1 << (d - 1)
             g[best] = d
-            if search():
+            rows[r] |= bit
+            cols[k] |= bit
+            boxes[b] |= bit
+            done = search()
+            rows[r] &= ~bit
+            cols[k] &= ~bit
+            boxes[b] &= ~bit
+            if done:
                 return True
         g[best] = 0
         return False
@@ -157,26 +179,66 @@ def solve_by_singles(grid: list[int], box: int) -> list[int] | None:
             return g if all(g) else None
 
 
-def make_puzzle(solution: list[int], box: int, rng: random.Random, min_givens: int = 0) -> list[int]:
-    """Remove clues in random order while the solution stays unique (down to ``min_givens``).
+def _remove_clues(puzzle: list[int], order: list[int], box: int, min_givens: int = 0) -> list[int]:
+    """Try each cell of ``order`` in turn: its clue goes when the solution stays unique. In place.
 
     A clue can go when no solution puts another digit in its cell: one search for a solution with
     that digit forbidden there (about twice as fast as counting solutions up to two, same result).
     """
-    puzzle = list(solution)
-    order = list(range(len(solution)))
-    rng.shuffle(order)
-    givens = len(solution)
+    givens = sum(1 for v in puzzle if v)
     for c in order:
         if givens <= min_givens:
             break
         keep = puzzle[c]
+        if not keep:
+            continue
         puzzle[c] = 0
         if solve(puzzle, box, limit=1, forbid=(c, keep)):
             puzzle[c] = keep
         else:
             givens -= 1
     return puzzle
+
+
+def make_puzzle(solution: list[int], box: int, rng: random.Random, min_givens: int = 0) -> list[int]:
+    """A minimal puzzle: remove clues in random order while the solution stays unique (down to ``min_givens``)."""
+    order = list(range(len(solution)))
+    rng.shuffle(order)
+    return _remove_clues(list(solution), order, box, min_givens)
+
+
+def sparsify(puzzle: list[int], solution: list[int], box: int, rng: random.Random, target: int,
+             max_steps: int) -> list[int]:
+    """Hill-climb a minimal puzzle towards ``target`` givens or fewer, keeping its unique solution.
+
+    One step: drop one clue (two, 30% of the time), add the solution's digit in a random blank; when the
+    solution is still unique, remove every clue that can go (random order) and keep the result if it
+    has no more givens than before. Random minimal puzzles have 22-27 givens; this reaches 21 within
+    about 600 steps for 9 of 10 starts (about a second each). Returns the sparsest puzzle reached
+    (check its givens: the search can stall above ``target``).
+    """
+    p = list(puzzle)
+    givens = sum(1 for v in p if v)
+    for _ in range(max_steps):
+        if givens <= target:
+            break
+        clues = [c for c, v in enumerate(p) if v]
+        blanks = [c for c, v in enumerate(p) if not v]
+        q = list(p)
+        removed = rng.sample(clues, 2 if rng.random() < 0.3 else 1)
+        for c in removed:
+            q[c] = 0
+        a = rng.choice(blanks)
+        q[a] = solution[a]
+        # p was unique, so another solution of q must differ from ``solution`` at a removed clue
+        if not any(solve(q, box, limit=1, forbid=(c, solution[c])) for c in removed):
+            order = [c for c, v in enumerate(q) if v]
+            rng.shuffle(order)
+            q = _remove_clues(q, order, box)
+            gq = sum(1 for v in q if v)
+            if gq <= givens:
+                p, givens = q, gq
+    return p
 
 
 def difficulty(puzzle: list[int], box: int) -> str:
