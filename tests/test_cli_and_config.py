@@ -112,3 +112,67 @@ def test_solve_uses_the_shipped_model_out_of_the_box(tmp_path):
     # the --method mi error is one line, before anything is loaded
     r = _cli("solve", "--method", "mi", str(ROOT / "data" / "sudoku" / "examples.txt"))
     assert r.returncode == 2 and "--estimator" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("method, knobs, match", [
+    ("topk", {"kk": [2, 3]}, "'kk' was unexpected"),
+    ("topk", {"k": [0]}, "less than the minimum of 1"),
+    ("threshold", {"tau": ["abc"]}, "not of type 'number'"),
+    ("eb", {"order": ["margin"]}, "'order' was unexpected"),        # EB orders by entropy, it has no order knob
+    ("mi", [{"eps": [0.1], "rule": ["prefx"]}], "not one of"),
+])
+def test_a_knob_typo_in_a_config_fails_validation(method, knobs, match):
+    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg["sudoku"]["decode"]["methods"][method] = knobs
+    with pytest.raises(ConfigError, match=match):
+        validate(cfg)
+
+
+def test_cli_knobs_are_checked_against_the_method(tmp_path):
+    from mdmi.decoding import check_knobs
+    from mdmi.errors import UsageError
+    assert check_knobs("mi", {"eps": 0.02, "rule": "prefix", "max_set": None}) == {"eps": 0.02, "rule": "prefix",
+                                                                                     "max_set": None}
+    for method, knobs, match in [("mi", {"epsilon": 0.1}, "no knob 'epsilon'; its knobs: eps"),
+                                 ("threshold", {"tau": "abc"}, "tau='abc'"), ("threshold", {"tau": 1.5}, "maximum"),
+                                 ("nope", {}, "unknown decoding method")]:
+        with pytest.raises(UsageError, match=match):
+            check_knobs(method, knobs)
+    puzzles = ROOT / "data" / "sudoku" / "examples.txt"
+    for knob, words in [("tau=abc", "tau='abc'"), ("epsilon=0.1", "no knob 'epsilon'"), ("tau", "name=value")]:
+        r = _cli("solve", "--method", "threshold", "--knob", knob, str(puzzles))
+        assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not r.stdout
+
+
+def test_user_errors_are_one_line_bugs_keep_their_traceback(monkeypatch, capsys):
+    """The CLI catches only the project's own error classes; --debug shows a user error's traceback."""
+    from mdmi import cli
+    from mdmi.errors import UsageError
+
+    def user_error(args):
+        raise UsageError("bad thing; do the fix")
+
+    def bug(args):
+        raise KeyError("internal")
+
+    parser = cli.build_parser()
+    for fn, debug, expect in [(user_error, False, 2), (user_error, True, UsageError), (bug, False, KeyError)]:
+        monkeypatch.setattr(cli, "build_parser", lambda: _with_fn(parser, fn))
+        argv = (["--debug"] if debug else []) + ["checksum", "x.pt"]
+        if isinstance(expect, int):
+            assert cli.main(argv) == expect
+            assert capsys.readouterr().err.strip() == "mdmi checksum: error: bad thing; do the fix"
+        else:
+            with pytest.raises(expect):
+                cli.main(argv)
+
+
+def _with_fn(parser, fn):
+    """The parser with every subcommand's function replaced by ``fn``."""
+    import argparse
+    for action in parser._subparsers._group_actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.set_defaults(fn=fn)
+    return parser

@@ -144,3 +144,55 @@ def test_bounded_lazy_oracle_equals_full_matrix_rule(seed, eps):
             got, cost = _select_mi_exact(model, x, probs, order, valid, conf, masked, knobs, 64, chunk)
             assert torch.equal(got, want)
             assert (cost <= masked.sum(-1) * 3).all()
+
+
+class _FixedMarginals(torch.nn.Module):
+    """A 'model' whose marginals do not depend on the input: logits[L, V] for every sequence."""
+
+    def __init__(self, logits: torch.Tensor):
+        super().__init__()
+        self.logits = torch.nn.Parameter(logits, requires_grad=False)
+        self.num_values = logits.shape[1]
+        self.mask_id = self.num_values
+
+    def forward(self, x):
+        out = self.logits.expand(x.shape[0], -1, -1)
+        return out, out
+
+
+def _first_set(model, x, method, **knobs) -> list[set[int]]:
+    """Positions each sequence fills on the first pass."""
+    res = decode(model, x, method, record_states=True, **knobs)
+    after = res.states[1] if len(res.states) > 1 else res.tokens
+    return [set(((x[b] == model.mask_id) & (after[b] != model.mask_id)).nonzero().flatten().tolist())
+            for b in range(x.shape[0])]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_topk_threshold_and_eb_select_what_their_definitions_say(seed):
+    g = torch.Generator().manual_seed(seed)
+    L, V = 12, 5
+    logits = torch.randn(L, V, generator=g) * torch.rand(L, 1, generator=g) * 4
+    model = _FixedMarginals(logits)
+    p = torch.softmax(logits, -1)
+    conf = p.max(-1).values
+    H = -(p * p.clamp_min(1e-30).log()).sum(-1)
+    x = torch.randint(0, V, (6, L), generator=g)
+    hidden = torch.rand(6, L, generator=g) < 0.6
+    hidden[:, 0] = True
+    x = torch.where(hidden, torch.full_like(x, V), x)
+    for k in (1, 3, 20):
+        for b, got in enumerate(_first_set(model, x, "topk", k=k)):
+            cand = sorted(hidden[b].nonzero().flatten().tolist(), key=lambda i: -conf[i])
+            assert got == set(cand[:k])
+    for tau in (0.3, 0.6, 0.95):
+        for b, got in enumerate(_first_set(model, x, "threshold", tau=tau)):
+            cand = hidden[b].nonzero().flatten().tolist()
+            want = {i for i in cand if conf[i] >= tau} | {max(cand, key=lambda i: conf[i])}
+            assert got == want
+    for gamma in (0.0, 0.5, 2.0):
+        for b, got in enumerate(_first_set(model, x, "eb", gamma=gamma)):
+            cand = sorted(hidden[b].nonzero().flatten().tolist(), key=lambda i: H[i])
+            # the longest entropy-sorted prefix with sum(H) - max(H) <= gamma (at least one position)
+            n = max(m for m in range(1, len(cand) + 1) if sum(H[i] for i in cand[:m]) - H[cand[m - 1]] <= gamma + 1e-6)
+            assert got == set(cand[:n])

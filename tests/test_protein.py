@@ -63,14 +63,18 @@ def test_padding_changes_nothing(model):
 
 
 def test_masked_positions_are_seen_as_masked(model):
-    """The model's output at a masked position does not depend on the residue hidden under the mask."""
-    x = torch.randint(0, 20, (1, 10))
-    x1 = x.clone(); x1[0, 5] = MASK_ID
-    logits1, _ = model(x1)
-    x2 = x.clone(); x2[0, 5] = (x[0, 5] + 1) % 20
-    logits2, _ = model(x2)
-    assert not torch.allclose(logits1, logits2)                       # the token matters when visible
-    assert torch.allclose(model(x1)[0], logits1)
+    """A residue hidden under the mask cannot reach the model: two batches that differ only under the
+    mask (drawn as the trainer draws it) give identical outputs everywhere; visible, they differ."""
+    from mdmi.train_mdm import random_mask
+    x = torch.randint(0, 20, (4, 12))
+    xm, mask, _ = random_mask(x, 0.3, 0.6, MASK_ID, torch.Generator().manual_seed(0), PAD_ID)
+    y = torch.where(mask, (x + 1 + torch.randint(0, 19, x.shape)) % 20, x)      # other residues under the mask
+    assert mask.any() and not torch.equal(x, y)
+    ym, mask_y, _ = random_mask(y, 0.3, 0.6, MASK_ID, torch.Generator().manual_seed(0), PAD_ID)
+    assert torch.equal(mask, mask_y) and torch.equal(xm, ym)
+    with torch.no_grad():
+        assert torch.equal(model(xm)[0], model(ym)[0])
+        assert not torch.allclose(model(x)[0], model(y)[0])          # unmasked, the same residues matter
 
 
 def test_pretrained_without_weights_says_what_to_do(tmp_path, monkeypatch):
@@ -78,12 +82,26 @@ def test_pretrained_without_weights_says_what_to_do(tmp_path, monkeypatch):
         load_pretrained("esmc_300m", str(tmp_path / "missing.pth"), torch.device("cpu"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    with pytest.raises(WeightsUnavailable, match="Hugging Face snapshot EvolutionaryScale/esmc-300m"):
+    with pytest.raises(WeightsUnavailable, match="Hugging Face snapshot EvolutionaryScale/esmc-300m") as e:
         load_pretrained("esmc_300m", None, torch.device("cpu"))
+    assert isinstance(e.value.__cause__, OSError)                      # the cause is kept, not dropped
     bad = tmp_path / "bad.pth"
     torch.save({"not": torch.zeros(1)}, bad)
-    with pytest.raises(WeightsUnavailable, match="not an esmc_300m state dict"):
+    with pytest.raises(WeightsUnavailable, match="not an esmc_300m state dict") as e:
         load_pretrained("esmc_300m", str(bad), torch.device("cpu"))
+    assert e.value.__cause__ is not None
+
+
+def test_a_bug_inside_the_esmc_loader_is_not_called_missing_weights(tmp_path, monkeypatch):
+    """Only a missing or unreadable snapshot means "get the weights"; anything else propagates."""
+    import esm.models.esmc as esmc_module
+
+    def broken(*args, **kwargs):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(esmc_module.ESMC, "from_pretrained", broken)
+    with pytest.raises(TypeError, match="a bug"):
+        load_pretrained("esmc_300m", None, torch.device("cpu"))
 
 
 # ---------------------------------------------------------------- core on the protein adapter
@@ -197,8 +215,51 @@ def test_averaged_maps_and_jacobian(model):
     assert (part["exact"][part["coverage"] == 0] == 0).all()
     J = categorical_jacobian(model, tokens, max_batch=64)
     assert J.shape == (16, 16) and torch.allclose(J, J.T, atol=1e-6)
-    m = torch.rand(6, 6); m = m + m.T
-    assert torch.allclose(apc(m), apc(m).T)
+
+
+class _CoupledToy(torch.nn.Module):
+    """Logits with independent per-position biases plus one coupling: positions 2 and 7 read each other's
+    residue through a random V x V table (what a contact does to a language model's Jacobian)."""
+    num_values, mask_id = 20, MASK_ID
+
+    def __init__(self, L: int = 12):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.bias = torch.randn(L, 20, generator=g)
+        self.couple = 3 * torch.randn(21, 20, generator=g)
+        self.weight = torch.nn.Parameter(torch.zeros(1))          # a device for model_device
+
+    def forward(self, x):
+        out = self.bias.expand(x.shape[0], -1, -1).clone()
+        out[:, 7] += self.couple[x[:, 2]]
+        out[:, 2] += self.couple[x[:, 7]]
+        return out, out
+
+
+def test_categorical_jacobian_recovers_a_known_coupling():
+    tokens = torch.randint(0, 20, (12,), generator=torch.Generator().manual_seed(1))
+    J = categorical_jacobian(_CoupledToy(), tokens, max_batch=64)
+    top = torch.triu(J, 1).flatten().argmax()
+    assert divmod(int(top), 12) == (2, 7)
+    off = J.clone()
+    off[2, 7] = off[7, 2] = float("-inf")
+    assert J[2, 7] > 0 and J[2, 7] > 10 * off.max().clamp_min(1e-9)
+
+
+def test_apc_removes_a_rank_one_background():
+    """APC subtracts row_i * row_j / mean: a pure outer-product background (diagonal ignored) is
+    cancelled up to the diagonal's share, and a planted pair stands out on top of it."""
+    g = torch.Generator().manual_seed(0)
+    r = torch.rand(10, generator=g) + 0.5
+    m = r[:, None] * r[None, :]
+    planted = m.clone()
+    planted[3, 8] += 2.0
+    planted[8, 3] += 2.0
+    out = apc(planted)
+    assert torch.allclose(out, out.T)
+    top = torch.triu(out, 1).flatten().argmax()
+    assert divmod(int(top), 10) == (3, 8)
+    assert apc(m).abs().max() < 0.2 * m.max()        # most of the background is gone
 
 
 # ---------------------------------------------------------------- quality

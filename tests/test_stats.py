@@ -126,3 +126,29 @@ def test_claims_skip_sequences_without_a_quality_score():
     rows = decoding_claims("sudoku", _t2(test), test, "solved", RULES, "order=margin")
     assert all(np.isfinite([r["estimate"], r["ci_low"], r["ci_high"]]).all() for r in rows)
     assert "nan" not in " ".join(r["measured"] for r in rows)
+
+
+def test_knobs_are_chosen_on_validation_rows_only():
+    """Table 2's knob per method comes from the val rows: making another knob look perfect on test
+    changes nothing; making it look perfect on val changes the choice."""
+    from mdmi.report import table2
+
+    def rows(split, good_knob):
+        rng = np.random.default_rng(1)
+        out = []
+        for s in range(60):
+            out.append({"split": split, "method": "sequential", "knob": "order=margin", "seq": s, "passes": 50,
+                        "solved": 1.0, "label_passes": 0, "head_seconds": 0.0, "seconds": 0.0})
+            for knob, passes in [("k=2", 25), ("k=8", 7)]:
+                ok = knob == good_knob or rng.random() < 0.5
+                out.append({"split": split, "method": "topk", "knob": knob, "seq": s, "passes": passes,
+                            "solved": float(ok), "label_passes": 0, "head_seconds": 0.0, "seconds": 0.0})
+        return pd.DataFrame(out)
+
+    def chosen(val, test):
+        t2 = table2("toy", val, test, "solved", 0.02, "ci", extras=())
+        return t2.set_index("method").knob["topk"]
+
+    assert chosen(rows("val", "k=2"), rows("test", "k=2")) == "k=2"
+    assert chosen(rows("val", "k=2"), rows("test", "k=8")) == "k=2"      # test rows do not move the choice
+    assert chosen(rows("val", "k=8"), rows("test", "k=2")) == "k=8"      # val rows do

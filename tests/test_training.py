@@ -4,6 +4,7 @@ import torch
 
 from mdmi.domains.sudoku.domain import SudokuDomain
 from mdmi.domains.sudoku.grid import random_full_grid
+from mdmi.errors import UsageError
 from mdmi.labels import label_states, sample_states
 from mdmi.train_estimator import estimator_loss, load_estimator, mdm_features, train_estimator
 from mdmi.train_mdm import load_mdm, train_mdm
@@ -58,7 +59,7 @@ def test_checkpoint_with_other_config_is_refused(trained, tmp_path):
     dom, cfg, d, _, _ = trained
     train_mdm(dom, cfg, d, tmp_path / "m.pt", tmp_path / "ckpt.pt", torch.device("cpu"), progress=False, stop_after=5)
     other = {**cfg, "train": {**cfg["train"], "lr": 0.5}}
-    with pytest.raises(RuntimeError, match="different config"):
+    with pytest.raises(UsageError, match="different config"):
         train_mdm(dom, other, d, tmp_path / "m.pt", tmp_path / "ckpt.pt", torch.device("cpu"), progress=False)
 
 

@@ -13,12 +13,13 @@ import json
 import logging
 from pathlib import Path
 
+from .errors import MdmiError
 from .io import file_sha256, load_torch, save_torch
 
 log = logging.getLogger(__name__)
 
 
-class CheckpointMismatch(ValueError):
+class CheckpointMismatch(MdmiError, ValueError):
     """A supplied checkpoint is missing, corrupt, or was trained under a different config."""
 
 

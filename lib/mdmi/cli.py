@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from .errors import MdmiError, MissingInput, UsageError
+
 log = logging.getLogger("mdmi")
 
 
@@ -81,7 +83,7 @@ def cmd_train_mdm(args):
     cfg, dcfg, domain, device = _setup(args)
     if dcfg.get("checkpoint") and not cfg.get("retrain"):
         if getattr(domain, "pretrained", False):
-            raise ValueError(f"{domain.name}.checkpoint is for MDMs trained here; a pretrained backbone "
+            raise UsageError(f"{domain.name}.checkpoint is for MDMs trained here; a pretrained backbone "
                              f"({domain.backbone}) takes its weights from {domain.name}.weights")
         from .cache import adopt_checkpoint
         from .train_mdm import domain_training_data
@@ -94,7 +96,7 @@ def cmd_train_mdm(args):
 def cmd_checksum(args):
     from .cache import checksum_snippet
     if not Path(args.path).is_file():
-        raise FileNotFoundError(f"{args.path}: no such checkpoint file")
+        raise MissingInput(f"{args.path}: no such checkpoint file")
     print(checksum_snippet(args.path))
 
 
@@ -196,7 +198,7 @@ def cmd_decode(args):
     model = load_mdm(domain, Path(args.model), device)
     sweep = dec["methods"].get(args.method)
     if sweep is None:
-        raise ValueError(f"method {args.method!r} has no sweep in {args.config} (decode.methods)")
+        raise UsageError(f"method {args.method!r} has no sweep in {args.config} (decode.methods)")
     estimator = load_estimator(Path(args.estimator), device) if args.method == "mi" else None
     task = domain.load_task(Path(args.data), args.split)
     subset = None
@@ -305,13 +307,13 @@ def cmd_project(args):
         source = f"measured by `mdmi bench` on {bench['device_name']} ({args.bench})"
         missing = [d for d in cfg["domains"] if d not in rates]
         if missing:
-            raise ValueError(f"{args.bench} has no measured rate for {', '.join(missing)}; rerun the bench "
+            raise UsageError(f"{args.bench} has no measured rate for {', '.join(missing)}; rerun the bench "
                              f"with a config that has that domain, or give --flops-per-s")
     elif args.flops_per_s:
         rates = {d: args.flops_per_s for d in cfg["domains"]}
         source = f"stated: {args.flops_per_s:.3g} FLOP/s sustained (not measured)"
     else:
-        raise ValueError("give --bench results/benchmarks/bench.json (a measured rate) or --flops-per-s RATE")
+        raise UsageError("give --bench results/benchmarks/bench.json (a measured rate) or --flops-per-s RATE")
     rows = project(cfg, rates)
     print(f"projection for {args.config} (scale {cfg['scale']}); rate {source}")
     print(format_projection(rows))
@@ -343,18 +345,20 @@ def cmd_solve(args):
             loops = load_config(REPO / "config" / "default.yaml")["sudoku"].get("inference_loops")
     state = load_torch(args.model)
     if state.get("domain") != "sudoku":
-        raise ValueError(f"{args.model}: not a Sudoku MDM checkpoint (domain {state.get('domain')!r})")
+        from .io import NotACheckpoint
+        raise NotACheckpoint(f"{args.model}: not a Sudoku MDM checkpoint (domain {state.get('domain')!r})")
     box = state["domain_cfg"]["box"]
     domain = get_domain("sudoku", state["domain_cfg"])
     device = pick_device(args.device)
     model = load_mdm(domain, Path(args.model), device, loops=loops)
     pairs = read_puzzles(args.file, box)
     task = domain.task_from_pairs(Path(args.file).name, pairs)
-    knobs = _parse_knobs(args.knob)
+    from .decoding import check_knobs
+    knobs = check_knobs(args.method, _parse_knobs(args.knob))
     if args.method == "sequential":
         knobs.setdefault("order", "margin")      # the better order for Sudoku (Kim et al. 2025; our Table 2)
     if args.method == "mi" and args.estimator is None:
-        raise ValueError("--method mi needs --estimator PATH (results/sudoku/estimator/head.pt, after `make paper`)")
+        raise UsageError("--method mi needs --estimator PATH (results/sudoku/estimator/head.pt, after `make paper`)")
     est = load_estimator(Path(args.estimator), device) if args.method == "mi" else None
     res = decode(model, task.init, args.method, estimator=est, **knobs)
     q = domain.quality(res.tokens, task)
@@ -371,7 +375,7 @@ def _parse_knobs(items) -> dict:
     out = {}
     for item in items or []:
         if "=" not in item:
-            raise ValueError(f"bad --knob {item!r}: write name=value, e.g. --knob eps=0.01")
+            raise UsageError(f"bad --knob {item!r}: write name=value, e.g. --knob eps=0.01")
         k, v = item.split("=", 1)
         for cast in (int, float):
             try:
@@ -386,6 +390,7 @@ def _parse_knobs(items) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m mdmi", description=__doc__)
     ap.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    ap.add_argument("--debug", action="store_true", help="show the traceback of a user error too (bugs always show it)")
     ap.add_argument("--threads", type=int, help="CPU threads/processes (overrides the config's threads)")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
@@ -488,13 +493,11 @@ def main(argv=None) -> int:
     quiet = args.quiet or args.cmd == "solve"     # solve prints results only; errors stay one line
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
-    from .config import ConfigError
-    from .domains.protein.alphabet import ProteinDataError
-    from .domains.sudoku.puzzles import PuzzleError
-    from .readme_results import ReadmeError  # noqa: F401 - a ValueError, caught below
     try:
         args.fn(args)
-    except (ConfigError, PuzzleError, ProteinDataError, FileNotFoundError, ValueError, RuntimeError, KeyError) as e:
+    except MdmiError as e:          # the user's input, config or option: one line; anything else is a bug
+        if args.debug:
+            raise
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"mdmi {args.cmd}: error: {msg}", file=sys.stderr)
         return 2

@@ -7,16 +7,20 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .errors import MdmiError
+
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 
 
-class ConfigError(ValueError):
-    pass
+class ConfigError(MdmiError, ValueError):
+    """A config that fails the schema or a cross-field check."""
 
 
 def validate(cfg: dict, source: str = "config") -> dict:
     """Raise ConfigError with a one-line message naming the bad key; return cfg."""
+    from .decoding import KNOBS, sweep_schema
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    schema["$defs"].update({f"sweep_{m}": sweep_schema(m) for m in KNOBS})   # each method's knobs, typed
     try:
         jsonschema.validate(cfg, schema)
     except jsonschema.ValidationError as e:

@@ -27,10 +27,48 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .errors import UsageError
 from .mi import entropy, exact_mi_rows, symmetrise
 from .protocol import forward_chunked, model_device
 
-METHODS = ("sequential", "topk", "threshold", "eb", "mi", "mi-exact")
+_ORDER = {"enum": ["confidence", "margin"]}
+_MI = {"eps": {"type": "number", "minimum": 0}, "rule": {"enum": ["prefix", "pairwise"]},
+       "min_conf": {"type": "number", "minimum": 0, "maximum": 1},
+       "max_set": {"type": ["integer", "null"], "minimum": 1}, "order": _ORDER}
+# method -> knob -> JSON schema of one value. The config schema's decode.methods is built from this
+# (a typo in a sweep fails validation), and `mdmi solve --knob` is checked against it.
+KNOBS = {
+    "sequential": {"order": _ORDER},
+    "topk": {"k": {"type": "integer", "minimum": 1}, "order": _ORDER},
+    "threshold": {"tau": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}, "order": _ORDER},
+    "eb": {"gamma": {"type": "number", "minimum": 0}},
+    "mi": _MI,
+    "mi-exact": {**_MI, "skip_tol": {"type": "number", "minimum": 0}},
+}
+METHODS = tuple(KNOBS)
+
+
+def sweep_schema(method: str) -> dict:
+    """JSON schema of a config sweep for ``method``: {knob: [values]} or a list of such grids."""
+    grid = {"type": "object", "additionalProperties": False,
+            "properties": {k: {"type": "array", "minItems": 1, "items": v} for k, v in KNOBS[method].items()}}
+    return {"oneOf": [grid, {"type": "array", "minItems": 1, "items": grid}]}
+
+
+def check_knobs(method: str, knobs: dict) -> dict:
+    """Raise :class:`UsageError` naming the first unknown, mistyped or out-of-range knob; return knobs."""
+    import jsonschema
+    if method not in KNOBS:
+        raise UsageError(f"unknown decoding method {method!r}; choose one of {', '.join(METHODS)}")
+    known = KNOBS[method]
+    for name, value in knobs.items():
+        if name not in known:
+            raise UsageError(f"{method} has no knob {name!r}; its knobs: {', '.join(known) or 'none'}")
+        try:
+            jsonschema.validate(value, known[name])
+        except jsonschema.ValidationError as e:
+            raise UsageError(f"knob {name}={value!r} for {method}: {e.message}") from None
+    return knobs
 
 
 @dataclass
@@ -51,7 +89,7 @@ def _scores(probs: torch.Tensor, order: str, conf: torch.Tensor | None = None) -
     if order == "margin":
         top = probs.topk(min(2, probs.shape[-1]), -1).values
         return top[..., 0] - (top[..., 1] if top.shape[-1] > 1 else 0)
-    raise ValueError(f"unknown order {order!r}: use 'confidence' or 'margin'")
+    raise UsageError(f"unknown order {order!r}: use 'confidence' or 'margin'")
 
 
 def _sorted_candidates(score: torch.Tensor, masked: torch.Tensor):
@@ -189,14 +227,13 @@ def decode(model, tokens: torch.Tensor, method: str, *, estimator=None, order: s
 
     Visible tokens are never changed. Returns a :class:`DecodeResult`.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown decoding method {method!r}; choose one of {', '.join(METHODS)}")
+    check_knobs(method, {})
     if method == "mi" and estimator is None:
-        raise ValueError("method 'mi' needs a trained estimator (estimator=...)")
+        raise UsageError("method 'mi' needs a trained estimator (estimator=...)")
     if rule not in ("prefix", "pairwise"):
-        raise ValueError(f"unknown MI rule {rule!r}: use 'prefix' or 'pairwise'")
+        raise UsageError(f"unknown MI rule {rule!r}: use 'prefix' or 'pairwise'")
     if fill not in ("argmax", "sample"):
-        raise ValueError(f"unknown fill {fill!r}: use 'argmax' or 'sample'")
+        raise UsageError(f"unknown fill {fill!r}: use 'argmax' or 'sample'")
     knobs = dict(eps=float(eps), rule=rule, min_conf=float(min_conf), max_set=max_set, skip_tol=float(skip_tol))
     dev = model_device(model)
     t0 = time.perf_counter()

@@ -6,6 +6,8 @@ import logging
 
 import torch
 
+from .errors import UsageError
+
 log = logging.getLogger(__name__)
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -19,7 +21,7 @@ def pick_device(name: str = "auto", threads: int | None = None) -> torch.device:
     else:
         dev = torch.device(name)
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"device {name!r} requested but CUDA is not available; set device: auto or cpu")
+            raise UsageError(f"device {name!r} requested but CUDA is not available; set device: auto or cpu")
     log.info("device %s (torch %s, %d CPU threads)", dev, torch.__version__, torch.get_num_threads())
     return dev
 
@@ -27,11 +29,11 @@ def pick_device(name: str = "auto", threads: int | None = None) -> torch.device:
 def autocast(dev: torch.device, precision: str = "fp32"):
     """Context for forward passes: nothing for fp32, else torch.autocast to bf16/fp16 on ``dev``."""
     if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+        raise UsageError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     if PRECISIONS[precision] is None:
         return contextlib.nullcontext()
     if precision == "fp16" and dev.type != "cuda":
-        raise ValueError("precision fp16 needs a CUDA device; use fp32 (or bf16) on the CPU")
+        raise UsageError("precision fp16 needs a CUDA device; use fp32 (or bf16) on the CPU")
     return torch.autocast(device_type=dev.type, dtype=PRECISIONS[precision])
 
 

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import UsageError
 from .mi import entropy
 
 
@@ -49,9 +50,9 @@ class EstimatorConfig:
         if isinstance(self.entropy_bound, bool):      # heads saved before the enum: true meant min
             self.entropy_bound = "min" if self.entropy_bound else "none"
         if self.pair_bias and self.max_len <= 0:
-            raise ValueError("pair_bias needs the position embedding (estimator.positions: true)")
+            raise UsageError("pair_bias needs the position embedding (estimator.positions: true)")
         if self.entropy_bound not in CEILINGS:
-            raise ValueError(f"entropy_bound must be one of {', '.join(CEILINGS)}, not {self.entropy_bound!r}")
+            raise UsageError(f"entropy_bound must be one of {', '.join(CEILINGS)}, not {self.entropy_bound!r}")
 
 
 def ceiling(H: torch.Tensor, kind: str) -> torch.Tensor | None:
@@ -90,7 +91,7 @@ class MIHead(nn.Module):
         L = u.shape[1]
         if self.pos is not None:
             if L > self.cfg.max_len:
-                raise ValueError(f"sequence length {L} exceeds the estimator's max_len {self.cfg.max_len}")
+                raise UsageError(f"sequence length {L} exceeds the estimator's max_len {self.cfg.max_len}")
             u = u + self.pos.weight[:L]
         ignore = ~masked & masked.any(-1, keepdim=True)   # attend among masked positions (all, if none is)
         for layer in self.mixer:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from .errors import MdmiError, MissingInput
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
@@ -62,7 +64,7 @@ def save_torch(path, obj) -> None:
         torch.save(obj, tmp)
 
 
-class NotACheckpoint(ValueError):
+class NotACheckpoint(MdmiError, ValueError):
     """A file that is not a checkpoint this project wrote (or is damaged)."""
 
 
@@ -71,7 +73,7 @@ def load_torch(path, map_location="cpu"):
     containers only, so a pickle from elsewhere cannot run code on load."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: file not found; run the step that produces it (e.g. `snakemake {path}`)")
+        raise MissingInput(f"{path}: file not found; run the step that produces it (e.g. `snakemake {path}`)")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, IndexError) as e:  # torch's reader on junk

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .errors import MissingInput
 from .io import write_json
 
 # paper item -> (notebook stem, output files relative to the results folder, domain or None for both)
@@ -39,7 +40,7 @@ def write_manifest(path: Path, cfg: dict, config_path: str, results: Path) -> di
         else:
             missing = [f for f in entry["files"] + [entry["notebook"]] if not Path(f).exists()]
             if missing:
-                raise FileNotFoundError(f"manifest: {missing[0]} is missing; run the workflow to produce it")
+                raise MissingInput(f"manifest: {missing[0]} is missing; run the workflow to produce it")
             entry["status"] = "done"
         items[item] = entry
     manifest = {"paper": "arXiv 2605.20187", "scale": cfg["scale"], "config": str(config_path),

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from .errors import MdmiError
 from .io import write_text
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
-class ReadmeError(ValueError):
+class ReadmeError(MdmiError, ValueError):
     pass
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from .cache import CheckpointMismatch, checksum_snippet
+from .errors import MissingInput
 from .io import atomic_path, file_sha256, load_torch, write_text
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +34,7 @@ def ship(results: Path, domain: str, config: Path, out: Path) -> str:
     """Copy the run's model and its records into ``out``; returns the config lines that adopt it."""
     model = results / domain / "mdm" / "model.pt"
     if not model.is_file():
-        raise FileNotFoundError(f"{model}: no trained model; run `make models` (or snakemake {model} "
+        raise MissingInput(f"{model}: no trained model; run `make models` (or snakemake {model} "
                                 f"--configfile {config}) first")
     state = load_torch(model)
     if "trained_with" not in state or state.get("domain") != domain:
@@ -81,7 +82,7 @@ def shipped_model(domain: str, root: Path = REPO) -> Path:
     folder = root / "data" / domain / "pretrained"
     model, sums = folder / "model.pt", folder / "SHA256"
     if not model.is_file() or not sums.is_file():
-        raise FileNotFoundError(f"no shipped {domain} model at {model}; pass --model PATH or run `make models`")
+        raise MissingInput(f"no shipped {domain} model at {model}; pass --model PATH or run `make models`")
     want = sums.read_text().split()[0]
     got = file_sha256(model)
     if got != want:

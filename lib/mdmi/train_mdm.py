@@ -172,15 +172,16 @@ def load_mdm(domain, path: Path, device: torch.device, loops: int | None = None)
     as many as it was trained with): weight-shared loops can be iterated longer at test time,
     trading compute per forward pass for accuracy. The weights are the same either way.
     """
-    from .io import load_torch
+    from .errors import UsageError
+    from .io import NotACheckpoint, load_torch
     state = load_torch(path)
     if state.get("domain") != domain.name:
-        raise ValueError(f"{path}: checkpoint is for domain {state.get('domain')!r}, not {domain.name!r}")
+        raise NotACheckpoint(f"{path}: checkpoint is for domain {state.get('domain')!r}, not {domain.name!r}")
     mcfg = dict(state["model_cfg"])
     loops = loops or (getattr(domain, "cfg", None) or {}).get("inference_loops")
     if loops:
         if "n_loops" not in mcfg and loops != 1:
-            raise ValueError(f"{path}: inference_loops = {loops} needs a looped backbone (model.n_loops); "
+            raise UsageError(f"{path}: inference_loops = {loops} needs a looped backbone (model.n_loops); "
                              f"this model has none: remove inference_loops")
         mcfg["n_loops"] = int(loops)
     model = domain.build_model(mcfg)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import UsageError
 from .io import load_torch, save_torch
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class Checkpointer:
             return 0, []
         state = load_torch(self.path)
         if state.get("config_hash") != self.cfg_hash:
-            raise RuntimeError(f"{self.path}: checkpoint was written with a different config; "
+            raise UsageError(f"{self.path}: checkpoint was written with a different config; "
                                f"delete it to start over or restore the config it was trained with")
         module.load_state_dict(state["module"])
         opt.load_state_dict(state["optimizer"])

@@ -1,6 +1,8 @@
 """Domain registry. A new domain implements :class:`mdmi.domains.base.Domain` and registers here."""
 from __future__ import annotations
 
+from ..errors import UsageError
+
 
 def get_domain(name: str, cfg: dict):
     """The domain object for ``name`` configured by its config section ``cfg``."""
@@ -10,4 +12,4 @@ def get_domain(name: str, cfg: dict):
     if name == "protein":
         from .protein.domain import ProteinDomain
         return ProteinDomain(cfg)
-    raise ValueError(f"unknown domain {name!r}; known: sudoku, protein")
+    raise UsageError(f"unknown domain {name!r}; known: sudoku, protein")

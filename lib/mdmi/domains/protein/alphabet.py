@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import torch
 
+from ...errors import MdmiError
+
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 AA_INDEX = {a: i for i, a in enumerate(AMINO_ACIDS)}
 NONSTANDARD_MAP = {"U": "C", "O": "K", "B": "D", "Z": "E", "J": "L"}
 POLICIES = ("reject", "map", "exclude")
 
 
-class ProteinDataError(ValueError):
+class ProteinDataError(MdmiError, ValueError):
     """Malformed or unusable protein input (FASTA, PDB/mmCIF, residue letters)."""
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from ..base import Task
+from ...errors import MissingInput
 from .alphabet import AMINO_ACIDS, decode, pad_batch
 from .esmc import MASK_ID, PAD_ID, ESMCMaskedModel, build_fallback, load_pretrained, parameter_count
 from .quality import longest_run, low_complexity, pseudo_perplexity
@@ -58,7 +59,7 @@ class ProteinDomain:
     def load_task(self, data_dir: Path, split: str) -> Task:
         path = Path(data_dir) / f"{split}_tasks.tsv"
         if not path.exists():
-            raise FileNotFoundError(f"{path}: no protein tasks for split {split!r}; run the prepare step")
+            raise MissingInput(f"{path}: no protein tasks for split {split!r}; run the prepare step")
         df = pd.read_csv(path, sep="\t", keep_default_na=False)
         L = int(df.length.max())
         init = torch.full((len(df), L), PAD_ID, dtype=torch.long)

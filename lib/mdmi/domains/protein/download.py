@@ -21,13 +21,14 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from ...errors import MdmiError, MissingInput
 from ...io import atomic_path, file_sha256, write_json
 from .alphabet import ProteinDataError
 
 log = logging.getLogger(__name__)
 
 
-class DownloadError(RuntimeError):
+class DownloadError(MdmiError, RuntimeError):
     pass
 
 
@@ -111,14 +112,14 @@ def copy_bundled(dcfg: dict, out: Path) -> dict:
     """Copy the configured files from the bundled folder (``data/proteins`` by default)."""
     root = Path(dcfg["bundled_dir"])
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: bundled protein folder not found; run from the repository root or set "
+        raise MissingInput(f"{root}: bundled protein folder not found; run from the repository root or set "
                                 "protein.data.bundled_dir")
     entries = {"sequences": [], "structures": []}
     for kind, items in (("sequences", [{"file": f} for f in dcfg["sequences"]]), ("structures", dcfg["structures"])):
         for item in items:
             src = root / item["file"]
             if not src.exists():
-                raise FileNotFoundError(f"{src}: listed in protein.data.{kind} but missing from {root}")
+                raise MissingInput(f"{src}: listed in protein.data.{kind} but missing from {root}")
             dest = out / kind / src.name
             with atomic_path(dest) as tmp:
                 shutil.copyfile(src, tmp)

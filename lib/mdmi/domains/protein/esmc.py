@@ -16,11 +16,13 @@ Backbones (config ``protein.backbone``):
 from __future__ import annotations
 
 import logging
+import pickle
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ...errors import MdmiError, UsageError
 from .alphabet import AMINO_ACIDS
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,7 @@ PRETRAINED = {  # name -> (esm loader name, d_model, n_heads, n_layers, Hugging 
 }
 
 
-class WeightsUnavailable(RuntimeError):
+class WeightsUnavailable(MdmiError, RuntimeError):
     pass
 
 
@@ -98,7 +100,7 @@ def load_pretrained(name: str, weights: str | None, device: torch.device) -> nn.
     Raises :class:`WeightsUnavailable` with both ways to get the weights when neither works.
     """
     if name not in PRETRAINED:
-        raise ValueError(f"unknown ESM-C backbone {name!r}; use one of {', '.join(PRETRAINED)} or 'fallback'")
+        raise UsageError(f"unknown ESM-C backbone {name!r}; use one of {', '.join(PRETRAINED)} or 'fallback'")
     loader, d, h, n, repo, fname = PRETRAINED[name]
     how = (f"either (1) run once with network access so the esm package downloads the Hugging Face snapshot "
            f"{repo} (afterwards HF_HUB_OFFLINE=1 works from the cache), or (2) download {fname} from {repo} "
@@ -113,14 +115,14 @@ def load_pretrained(name: str, weights: str | None, device: torch.device) -> nn.
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             model.load_state_dict(state)
-        except Exception as e:
+        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError) as e:   # junk or another model
             raise WeightsUnavailable(f"{path}: not an {name} state dict ({type(e).__name__}: "
-                                     f"{str(e).splitlines()[0][:160]}): {how}") from None
+                                     f"{str(e).splitlines()[0][:160]}): {how}") from e
         return model.to(device).eval()
     try:
         return ESMC.from_pretrained(loader, device=device).float().eval()
-    except Exception as e:   # offline: huggingface_hub raises connection / local-entry-not-found errors
-        raise WeightsUnavailable(f"cannot load {name} weights ({type(e).__name__}): {how}") from None
+    except OSError as e:   # offline: connection errors and huggingface_hub's LocalEntryNotFoundError are OSErrors
+        raise WeightsUnavailable(f"cannot load {name} weights ({type(e).__name__}): {how}") from e
 
 
 def parameter_count(model: nn.Module) -> int:

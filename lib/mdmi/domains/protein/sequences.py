@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+from ...errors import MissingInput
 from .alphabet import ProteinDataError, clean_sequence
 
 
@@ -21,7 +22,7 @@ def read_fasta(path: str | Path, policy: str = "reject") -> tuple[list[tuple[str
     from Bio import SeqIO
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: sequence file not found")
+        raise MissingInput(f"{path}: sequence file not found")
     try:
         with _open(path) as fh:
             first = ""

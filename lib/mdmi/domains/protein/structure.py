@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...errors import MissingInput
 from .alphabet import AA_INDEX, ProteinDataError
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def load_structure(path: str | Path):
     from Bio.PDB.PDBExceptions import PDBConstructionWarning
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: structure file not found")
+        raise MissingInput(f"{path}: structure file not found")
     text = _read_text(path)
     is_cif = any(structure_stem(path) + s == path.name.replace(".gz", "") for s in (".cif", ".mmcif"))
     with warnings.catch_warnings():

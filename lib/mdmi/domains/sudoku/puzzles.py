@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...errors import MdmiError
 from .grid import count_violations
 
 DIGITS = "123456789ABCDEFG"
 
 
-class PuzzleError(ValueError):
+class PuzzleError(MdmiError, ValueError):
     pass
 
 
