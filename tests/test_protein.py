@@ -2,6 +2,7 @@
 import gzip
 import http.server
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +153,37 @@ def test_fasta_reading_and_errors(tmp_path):
     with pytest.raises(ProteinDataError, match="'X'"):
         read_fasta(odd, "map")                             # X cannot be mapped
     assert clean_sequence("MUK", "s", "map") == "MCK"
+    dup = tmp_path / "d.fa"
+    dup.write_text(">a\nMKV\n>a\nMKL\n")
+    with pytest.raises(ProteinDataError, match="duplicate record name 'a'"):
+        read_fasta(dup)
+    ragged = tmp_path / "r.a2m"
+    ragged.write_text(">a\nMK-VLA\n>b\nMKq-VLA\n>c\nMK-VL\n")        # c has 5 match columns, a and b 6
+    with pytest.raises(ProteinDataError, match="ragged alignment: record 'c' has 5 match columns"):
+        read_fasta(ragged)
+    ragged.write_text(">a\nMK-VLA\n>b\nMKq-VLA\n")
+    assert read_fasta(ragged)[0] == [("a", "MKVLA"), ("b", "MKQVLA")]   # lower case = insert, not a column
+
+
+def test_truncated_structures_and_residues_without_c_alpha(tmp_path, caplog):
+    gz = (BUNDLED / "structures" / "1ubi.pdb.gz").read_bytes()
+    cut = tmp_path / "cut.pdb.gz"
+    cut.write_bytes(gz[: len(gz) // 2])
+    with pytest.raises(ProteinDataError, match="cannot read structure file"):
+        read_chain(cut, "A")
+    text = gzip.decompress(gz).decode()
+    half = tmp_path / "half.pdb"
+    atoms = [ln for ln in text.splitlines() if ln.startswith("ATOM")]
+    half.write_text("\n".join(atoms[:200]) + "\n" + atoms[200][:40] + "\n")     # cut inside a line
+    with pytest.raises(ProteinDataError, match="malformed PDB"):
+        read_chain(half, "A")
+    full = read_chain(BUNDLED / "structures" / "1ubi.pdb.gz", "A")
+    no_ca = tmp_path / "noca.pdb"
+    lines = [ln for ln in text.splitlines() if not (ln.startswith("ATOM") and ln[12:16] == " CA " and ln[22:26].strip() == "5")]
+    no_ca.write_text("\n".join(lines) + "\n")
+    with caplog.at_level("WARNING"):
+        chain = read_chain(no_ca, "A")
+    assert len(chain.sequence) == len(full.sequence) - 1 and "without a C-alpha" in caplog.text and "5" in caplog.text
 
 
 # ---------------------------------------------------------------- structures and contacts
@@ -284,6 +316,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.send_response(503); self.end_headers(); return
         if self.path.startswith("/missing"):
             self.send_response(404); self.end_headers(); return
+        if self.path.startswith("/truncated"):        # promises 100 bytes, sends 10 and hangs up
+            self.send_response(200); self.send_header("Content-Length", "100"); self.end_headers()
+            self.wfile.write(b">P1\nMKVLA\n"); self.wfile.flush(); self.close_connection = True; return
+        if self.path.startswith("/slow"):
+            time.sleep(1.5)
         body = b">P1\nMKVLA\n"
         self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
         self.wfile.write(body)
@@ -313,6 +350,10 @@ def test_download_success_retry_404_checksum(server, tmp_path):
         fetch(f"{server}/ok", tmp_path / "c.fasta", retries=0, backoff=0, expected_sha256="0" * 64)
     with pytest.raises(DownloadError, match="failed after 1 attempts"):
         fetch("http://127.0.0.1:9/", tmp_path / "n.fasta", retries=0, backoff=0, timeout=2)
+    with pytest.raises(DownloadError, match="failed after 2 attempts \\(ChunkedEncodingError"):
+        fetch(f"{server}/truncated", tmp_path / "t.fasta", retries=1, backoff=0)       # retried, then an error
+    with pytest.raises(DownloadError, match="failed after 1 attempts \\(ReadTimeout"):
+        fetch(f"{server}/slow", tmp_path / "s.fasta", retries=0, backoff=0, timeout=0.3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.fasta", "seq.fasta"]     # no partial files
     assert file_sha256(dest) == good
 

@@ -217,3 +217,27 @@ def test_inference_loops_override_the_trained_count(trained, tmp_path):
     assert load_mdm(with_knob, tmp_path / "looped.pt", torch.device("cpu")).cfg.n_loops == 4
     with pytest.raises(ValueError, match="needs a looped backbone"):
         load_mdm(with_knob, d / "model.pt", torch.device("cpu"))        # trained without n_loops
+
+
+def test_checkpoints_of_the_wrong_kind_are_refused_in_one_line(trained, tmp_path):
+    """Another domain, another architecture, an MI head given as a model and vice versa, and a head
+    trained for another model: each is the project's own error, naming the file and the fix."""
+    from mdmi.estimator import EstimatorConfig, MIHead
+    from mdmi.io import NotACheckpoint, save_torch
+    dom, _, d, model, labels = trained
+    dev = torch.device("cpu")
+    state = torch.load(d / "model.pt", weights_only=True)
+    save_torch(tmp_path / "protein.pt", {**state, "domain": "protein"})
+    with pytest.raises(NotACheckpoint, match="for domain 'protein', not 'sudoku'"):
+        load_mdm(dom, tmp_path / "protein.pt", dev)
+    with pytest.raises(NotACheckpoint, match="do not fit the architecture"):
+        load_mdm(SudokuDomain({"box": 3}), d / "model.pt", dev)                   # a 4x4 model read as 9x9
+    train_estimator(model, labels, ECFG, 0, tmp_path / "head.pt", tmp_path / "ck.pt", dev, progress=False)
+    with pytest.raises(NotACheckpoint, match="not an MDM checkpoint"):
+        load_mdm(dom, tmp_path / "head.pt", dev)
+    with pytest.raises(NotACheckpoint, match="not an MI head"):
+        load_estimator(d / "model.pt", dev)
+    hidden, probs, masked = mdm_features(model, labels["tokens"][:2])
+    other = MIHead(EstimatorConfig(d_in=hidden.shape[-1] + 8, rank=4, hidden=4))
+    with pytest.raises(UsageError, match="trained on an MDM with hidden size"):
+        other(hidden, probs, masked)

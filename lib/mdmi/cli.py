@@ -344,9 +344,11 @@ def cmd_solve(args):
         if loops is None:        # the shipped model with the default config's setting
             loops = load_config(REPO / "config" / "default.yaml")["sudoku"].get("inference_loops")
     state = load_torch(args.model)
-    if state.get("domain") != "sudoku":
+    if not isinstance(state, dict) or state.get("domain") != "sudoku" or "domain_cfg" not in state:
         from .io import NotACheckpoint
-        raise NotACheckpoint(f"{args.model}: not a Sudoku MDM checkpoint (domain {state.get('domain')!r})")
+        what = f"domain {state.get('domain')!r}" if isinstance(state, dict) and state.get("domain") else "no domain"
+        raise NotACheckpoint(f"{args.model}: not a Sudoku MDM checkpoint ({what}); pass a model.pt written by "
+                             f"train-mdm, or leave --model out for the shipped one")
     box = state["domain_cfg"]["box"]
     domain = get_domain("sudoku", state["domain_cfg"])
     device = pick_device(args.device)

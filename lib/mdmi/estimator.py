@@ -83,6 +83,10 @@ class MIHead(nn.Module):
 
     def forward(self, hidden: torch.Tensor, probs: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
         """-> predicted symmetric MI FloatTensor[B, L, L] (nats)."""
+        if hidden.shape[-1] != self.cfg.d_in or (self.cfg.n_values and probs.shape[-1] != self.cfg.n_values):
+            raise UsageError(f"this MI head was trained on an MDM with hidden size {self.cfg.d_in}"
+                             f"{f' and {self.cfg.n_values} values' if self.cfg.n_values else ''}; the model in use has "
+                             f"{hidden.shape[-1]} and {probs.shape[-1]}: pass the head trained for this model")
         hidden = hidden.float()
         probs = probs.float()
         H = entropy(probs)                                                # [B, L]

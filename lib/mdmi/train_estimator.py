@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from .estimator import EstimatorConfig, MIHead, pair_mask
-from .io import load_torch, save_torch
+from .io import NotACheckpoint, load_torch, save_torch
 from .mi import marginals
 from .training import Checkpointer, config_hash, run_steps, seed_everything, tensor_fingerprint
 
@@ -71,6 +71,9 @@ def train_estimator(model, labels: dict, ecfg: dict, seed: int, out_path: Path, 
 
 def load_estimator(path: Path, device: torch.device) -> MIHead:
     state = load_torch(path)
+    if not isinstance(state, dict) or not {"cfg", "state_dict"} <= state.keys() or "d_in" not in state["cfg"]:
+        raise NotACheckpoint(f"{path}: not an MI head (head.pt written by train-estimator); pass "
+                             f"results/<domain>/estimator/head.pt")
     head = MIHead(EstimatorConfig(**state["cfg"]))
     head.load_state_dict(state["state_dict"])
     return head.to(device).eval()

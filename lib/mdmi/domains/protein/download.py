@@ -36,7 +36,8 @@ def fetch(url: str, dest: Path, *, retries: int = 3, timeout: float = 30.0, back
           expected_sha256: str | None = None, session=None) -> str:
     """Download ``url`` to ``dest`` atomically; returns the sha256 of the file.
 
-    Retries (``retries`` extra attempts) on connection errors, timeouts and HTTP 429/5xx; raises
+    Retries (``retries`` extra attempts) on connection errors, timeouts, truncated bodies and HTTP
+    429/5xx; raises
     :class:`DownloadError` naming the URL on other HTTP errors, after the last retry, or on a
     checksum mismatch. ``dest`` exists afterwards only if everything succeeded.
     """
@@ -67,7 +68,8 @@ def fetch(url: str, dest: Path, *, retries: int = 3, timeout: float = 30.0, back
                         raise DownloadError(f"{url}: checksum mismatch (sha256 {digest}, expected "
                                             f"{expected_sha256}); the file was not kept")
                 return digest
-        except (requests.ConnectionError, requests.Timeout) as e:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
+            # unreachable, too slow, or the body ended early (shorter than its Content-Length): retry
             last = f"{type(e).__name__}"
             log.warning("%s: %s (attempt %d/%d)", url, last, attempt + 1, retries + 1)
         except requests.RequestException as e:

@@ -12,12 +12,22 @@ def _open(path: Path):
     return gzip.open(path, "rt") if path.suffix == ".gz" else open(path)
 
 
+ALIGNMENT_SUFFIXES = (".a2m", ".a3m", ".afa", ".afasta")
+
+
+def alignment_file(path: Path) -> bool:
+    """An alignment by its name (``.a2m``, ``.a3m``, ``.afa``, ``.afasta``, optionally ``.gz``)."""
+    name = path.name[:-3] if path.name.endswith(".gz") else path.name
+    return name.lower().endswith(ALIGNMENT_SUFFIXES)
+
+
 def read_fasta(path: str | Path, policy: str = "reject") -> tuple[list[tuple[str, str]], list[str]]:
     """Records of a FASTA / A2M file as (name, sequence) with alignment gaps removed.
 
     A2M lower-case insert columns are real residues and are kept (upper-cased). Returns
     (records, excluded record names). Raises :class:`ProteinDataError` on a file that is not
-    FASTA, has an empty record, or (policy 'reject'/'map') a non-standard letter.
+    FASTA, has an empty record, a duplicate name, ragged rows (an alignment file, see :func:`alignment_file`), or (policy
+    'reject'/'map') a non-standard letter.
     """
     from Bio import SeqIO
     path = Path(path)
@@ -37,6 +47,12 @@ def read_fasta(path: str | Path, policy: str = "reject") -> tuple[list[tuple[str
             raw = [(r.id, str(r.seq)) for r in SeqIO.parse(fh, "fasta")]
     except (OSError, UnicodeDecodeError, EOFError) as e:
         raise ProteinDataError(f"{path}: cannot read as (gzipped) FASTA: {e}") from None
+    if alignment_file(path):     # every row has the same number of match columns (upper case or '-')
+        widths = [(name, sum(1 for ch in seq if ch == "-" or ch.isupper())) for name, seq in raw]
+        bad = next(((n, w) for n, w in widths if w != widths[0][1]), None)
+        if bad:
+            raise ProteinDataError(f"{path}: ragged alignment: record {bad[0]!r} has {bad[1]} match columns, "
+                                   f"{widths[0][0]!r} has {widths[0][1]}; fix the alignment or give unaligned FASTA")
     records, excluded, seen = [], [], set()
     for name, seq in raw:
         seq = seq.replace("-", "").replace(".", "")

@@ -7,7 +7,8 @@ Conventions (METHOD §5):
 * Modified residues: MSE (selenomethionine) -> M, SEC -> C, PYL -> K; any other non-standard
   amino-acid residue (a HETATM/ATOM residue with a C-alpha that is not one of these) follows the
   ``nonstandard`` policy: 'reject' raises, 'map'/'exclude' leave it out of the chain, listed in the log.
-  Waters and ligands (no C-alpha) are not residues of the chain.
+  Waters and ligands (no C-alpha) are not residues of the chain; an amino-acid residue without a
+  C-alpha (unresolved backbone) is left out and listed in the log.
 * Contact: C-beta distance < ``threshold`` angstrom (C-alpha for glycine, and for a residue whose
   C-beta is missing), counted only for |i - j| >= ``min_separation``.
 """
@@ -104,10 +105,14 @@ def read_chain(path: str | Path, chain_id: str, policy: str = "reject") -> Chain
     ids = [c.id for c in model]
     if chain_id not in ids:
         raise ProteinDataError(f"{path}: no chain {chain_id!r} (chains: {', '.join(repr(i) for i in ids)})")
-    seq, coords, res_ids, cb_missing, skipped = [], [], [], 0, []
+    seq, coords, res_ids, cb_missing, skipped, no_ca = [], [], [], 0, [], []
     for res in model[chain_id]:
         het, num, icode = res.id
-        if het == "W" or "CA" not in res:
+        if het == "W":
+            continue
+        if "CA" not in res:
+            if het == " " and res.get_resname().strip() in THREE_TO_ONE:
+                no_ca.append(f"{res.get_resname().strip()}{num}{icode.strip()}")   # an amino acid without C-alpha
             continue
         name3 = res.get_resname().strip()
         letter = THREE_TO_ONE.get(name3)
@@ -131,6 +136,8 @@ def read_chain(path: str | Path, chain_id: str, policy: str = "reject") -> Chain
         raise ProteinDataError(f"{path} chain {chain_id}: no amino-acid residues with C-alpha atoms")
     if skipped:
         log.warning("%s chain %s: left out non-standard residues %s", path.name, chain_id, ", ".join(skipped))
+    if no_ca:
+        log.warning("%s chain %s: left out residues without a C-alpha atom: %s", path.name, chain_id, ", ".join(no_ca))
     assert all(c in AA_INDEX for c in seq)
     return Chain(name=f"{structure_stem(path)}_{chain_id.strip()}", sequence="".join(seq),
                  coords=np.stack(coords), residue_ids=res_ids, cb_missing=cb_missing)
