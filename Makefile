@@ -12,7 +12,7 @@ RETRAIN ?= 0
 SMK_RETRAIN := $(if $(filter 1 true yes,$(RETRAIN)),--config retrain=True,)
 PRETRAIN := results/pretrain
 
-.PHONY: paper test setup clean dry-run bench models readme
+.PHONY: paper test test-fast setup clean dry-run bench models readme
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ dry-run: $(STAMP)
 
 test: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)  ## every test but the end-to-end workflow runs (marked slow): about a minute
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q -m "not slow"
 
 clean:
 	rm -rf results .snakemake

@@ -143,3 +143,48 @@ def test_rows_must_be_masked():
     model = JointModel(random_joint(3, 2, 0))
     with pytest.raises(ValueError, match="masked"):
         exact_mi_rows(model, torch.tensor([[0, 2, 2]]), torch.tensor([[0, 0]]))
+
+
+class _Inconsistent(torch.nn.Module):
+    """Conditionals from a random two-layer net on the one-hot input: they come from no joint at all."""
+
+    def __init__(self, L: int, V: int, seed: int):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.num_values, self.mask_id, self.L = V, V, L
+        self.w1 = torch.nn.Parameter(torch.randn(L * (V + 1), 16, generator=g), requires_grad=False)
+        self.w2 = torch.nn.Parameter(2 * torch.randn(16, L * V, generator=g), requires_grad=False)
+
+    def forward(self, tokens):
+        x = torch.nn.functional.one_hot(tokens, self.num_values + 1).float().flatten(1)
+        h = torch.tanh(x @ self.w1)
+        return (h @ self.w2).view(-1, self.L, self.num_values), h[:, None].expand(-1, self.L, -1)
+
+
+def _row_mi_by_enumeration(model, state: torch.Tensor, i: int, j: int) -> float:
+    """I(i->j) as the MI of the joint p_i(a) q_a(b), enumerated value by value in float64."""
+    V = model.num_values
+    p = torch.softmax(model(state[None])[0][0, i].double(), -1)
+    joint = torch.zeros(V, V, dtype=torch.float64)
+    for a in range(V):
+        clamped = state.clone()
+        clamped[i] = a
+        joint[a] = p[a] * torch.softmax(model(clamped[None])[0][0, j].double(), -1)
+    pa, pb = joint.sum(1), joint.sum(0)
+    return float(sum(joint[a, b] * torch.log(joint[a, b] / (pa[a] * pb[b]))
+                     for a in range(V) for b in range(V) if joint[a, b] > 0))
+
+
+@pytest.mark.parametrize("L,V,seed", [(4, 3, 0), (5, 2, 1), (6, 4, 2)])
+def test_row_mi_of_a_model_that_is_not_self_consistent_matches_enumeration(L, V, seed):
+    model = _Inconsistent(L, V, seed)
+    tokens = _states(L, V, seed)
+    row, _ = exact_mi_batch(model, tokens, symmetric=False)
+    asym = []
+    for b, state in enumerate(tokens):
+        masked = (state == V).nonzero().flatten().tolist()
+        for i, j in itertools.permutations(masked, 2):
+            ref = _row_mi_by_enumeration(model, state, i, j)
+            assert row[b, i, j].item() == pytest.approx(ref, abs=1e-5)
+            asym.append(abs(ref - _row_mi_by_enumeration(model, state, j, i)))
+    assert max(asym) > 1e-3          # the two directions differ: the model really is not self-consistent

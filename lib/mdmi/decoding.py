@@ -1,4 +1,4 @@
-"""One decoding harness for every unmasking rule (METHOD §4).
+"""One decoding harness for every unmasking rule (docs/method.md §4).
 
 Every method runs the same loop, batched over sequences: one MDM forward pass on each sequence
 that still has masked positions, a rule picks a set S of masked positions per sequence, every

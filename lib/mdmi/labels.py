@@ -1,4 +1,4 @@
-"""States to label and their exact MI labels (METHOD §3: random mask ratios and decoder trajectories).
+"""States to label and their exact MI labels (docs/method.md §3: random mask ratios and decoder trajectories).
 
 A label set is a dict saved with torch.save:
   tokens   LongTensor[N, L]      states (mask_id where masked)

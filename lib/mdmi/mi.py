@@ -1,6 +1,6 @@
 """Exact conditional mutual information between masked positions, from the model's own conditionals.
 
-For a state with visible set O and masked positions i != j (METHOD §2):
+For a state with visible set O and masked positions i != j (docs/method.md §2):
 
     p(a)    = p(x_i = a | x_O)                   one pass on the state
     q_a(b)  = p(x_j = b | x_O, x_i = a)          one pass per (i, a): clamp x_i = a

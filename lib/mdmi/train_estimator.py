@@ -1,4 +1,4 @@
-"""Training the MI head by regression on exact labels (METHOD §3), checkpointed and resumable."""
+"""Training the MI head by regression on exact labels (docs/method.md §3), checkpointed and resumable."""
 from __future__ import annotations
 
 import logging

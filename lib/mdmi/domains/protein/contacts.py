@@ -1,4 +1,4 @@
-"""Contact precision of pairwise scores (METHOD §5): top-L/5 and top-L pairs with |i-j| >= min_sep."""
+"""Contact precision of pairwise scores (docs/method.md §5): top-L/5 and top-L pairs with |i-j| >= min_sep."""
 from __future__ import annotations
 
 import numpy as np

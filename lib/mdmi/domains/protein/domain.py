@@ -1,4 +1,4 @@
-"""Proteins as a masked-sequence domain (METHOD §5): ESM-C, or a small ESM-C-architecture fallback.
+"""Proteins as a masked-sequence domain (docs/method.md §5): ESM-C, or a small ESM-C-architecture fallback.
 
 Data (in ``data_dir``, written by :func:`.prepare.prepare`): ``train.fasta`` for the fallback's
 masked-diffusion training; ``{split}_tasks.tsv`` decoding tasks (inpainting + unconditional) for

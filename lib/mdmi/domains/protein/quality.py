@@ -1,4 +1,4 @@
-"""Quality of generated protein sequences without a folding model (METHOD §5).
+"""Quality of generated protein sequences without a folding model (docs/method.md §5).
 
 * pseudo-perplexity under the model: exp of the mean of -log p(x_i | x without i) over the
   generated positions (each masked alone, one pass per position; at most ``max_positions``

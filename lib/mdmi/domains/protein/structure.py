@@ -1,6 +1,6 @@
 """Protein chains from PDB / mmCIF files (biopython) and their residue contact maps.
 
-Conventions (METHOD §5):
+Conventions (docs/method.md §5):
 * The chain's sequence is its *observed* residues in file order (amino-acid residues with a C-alpha
   atom); gaps in residue numbering are not filled from SEQRES, so position k of the sequence is the
   k-th observed residue and sequence separation |i - j| counts observed residues.
