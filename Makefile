@@ -25,16 +25,19 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 paper: $(STAMP)
+	$(BIN)/python -m mdmi unlock-stale
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) --resources gpu=$(GPUS) --configfile $(CONFIG) $(SMK_RETRAIN) --rerun-incomplete --printshellcmds
 
 # The shipped checkpoints: train them with the workflow's own train_mdm rule at the pretrain scale
 # (config/pretrain.yaml, <= 2 h on 2 cores), then copy model, log, benchmark and config into data/
 # and point config/default.yaml's sudoku.checkpoint at the new checksum.
 models: $(STAMP)
+	$(BIN)/python -m mdmi unlock-stale
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake $(PRETRAIN)/sudoku/mdm/model.pt --cores $(CORES) --resources gpu=$(GPUS) --configfile config/pretrain.yaml --config retrain=True --rerun-incomplete --printshellcmds
 	$(BIN)/python -m mdmi ship --results $(PRETRAIN) --domain sudoku --config config/pretrain.yaml --out data/sudoku/pretrained --adopt config/default.yaml
 
 bench: $(STAMP)   # after `make paper`: labelling/estimator/decoding cost -> results/benchmarks/bench.json
+	$(BIN)/python -m mdmi unlock-stale
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake results/benchmarks/bench.json --cores $(CORES) --resources gpu=$(GPUS) --configfile $(CONFIG)
 
 readme: $(STAMP)   # after `make paper`: regenerate the README's results block from results/tables

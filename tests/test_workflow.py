@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -248,3 +249,79 @@ def test_readme_results_block_is_generated_from_the_tables(ci_run, tmp_path):
     assert "recovery" in text and "solved" in text                # each domain's own quality column
     with pytest.raises(ReadmeError, match="make paper"):
         update_readme(readme, tmp_path / "no-results")
+
+
+# Points at which the whole run (Snakemake and every job) is killed with SIGKILL, each marked by a
+# file that exists only once that stage is under way: MDM training past a checkpoint, labelling,
+# estimator training past a checkpoint, decoding, notebook execution.
+KILL_POINTS = [("MDM training", "results/sudoku/mdm/checkpoint.pt"),
+               ("labelling", "results/logs/sudoku_label_train.log"),
+               ("estimator training", "results/sudoku/estimator/checkpoint.pt"),
+               ("decoding", "results/logs/sudoku_decode_test_mi.log"),
+               ("notebook", "results/logs/notebook_*.log")]
+
+
+@pytest.fixture(scope="module")
+def interrupted_runs(tmp_path_factory):
+    """The ci config run as a user would after crashes: start, SIGKILL the whole process group at each
+    kill point in turn, then rerun what `make paper` runs (unlock-stale, snakemake --rerun-incomplete)."""
+    import signal
+    wd = tmp_path_factory.mktemp("interrupted")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2", "--configfile",
+           str(ROOT / "config" / "ci.yaml"), "--rerun-incomplete"]
+    unlock = [sys.executable, "-m", "mdmi", "unlock-stale"]
+    killed = []
+    for stage, marker in KILL_POINTS:
+        subprocess.run(unlock, cwd=wd, env=env, check=True)
+        proc = subprocess.Popen(cmd, cwd=wd, env=env, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 600
+        while proc.poll() is None and not list(wd.glob(marker)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            killed.append(stage)
+        proc.wait()
+    subprocess.run(unlock, cwd=wd, env=env, check=True)
+    final = subprocess.run(cmd, cwd=wd, env=env, capture_output=True, text=True)
+    assert final.returncode == 0, (final.stdout + final.stderr)[-5000:]
+    return wd, killed, final.stdout + final.stderr
+
+
+def test_killed_runs_resume_to_the_same_tables(interrupted_runs, ci_run):
+    wd, killed, log = interrupted_runs
+    assert killed == [stage for stage, _ in KILL_POINTS], killed      # each kill landed inside its stage
+    # what finished before a kill is not redone: data generation ran once, in the first attempt
+    assert "rule sudoku_generate" not in log
+    for name in ["table1", "table2", "claims", "decoding_sweep", "contacts"]:
+        a = pd.read_csv(ci_run / "results" / "tables" / f"{name}.csv")
+        b = pd.read_csv(wd / "results" / "tables" / f"{name}.csv")
+        keep = [c for c in a.columns if not any(t in c for t in TIMING)]
+        pd.testing.assert_frame_equal(a[keep], b[keep])
+    r = snakemake("-n", "--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"), cwd=wd)
+    assert r.returncode == 0 and "Nothing to be done" in (r.stdout + r.stderr)
+
+
+def test_unlock_stale_leaves_a_running_snakemake_alone(tmp_path):
+    from mdmi.locks import snakemake_processes, unlock_stale
+    locks = tmp_path / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    (locks / "0.output.lock").write_text("x")
+    fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "snakemake"], cwd=tmp_path)
+    try:
+        assert snakemake_processes(tmp_path) == []          # 'snakemake' as a later argument is not Snakemake
+    finally:
+        fake.kill()
+    script = tmp_path / "snakemake"
+    script.write_text("import time; time.sleep(30)\n")
+    live = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path)
+    try:
+        time.sleep(0.3)
+        assert snakemake_processes(tmp_path) == [live.pid]
+        assert "is running" in unlock_stale(tmp_path) and (locks / "0.output.lock").exists()
+    finally:
+        live.kill()
+        live.wait()
+    assert unlock_stale(tmp_path).startswith("removed 1 lock") and not list(locks.glob("*.lock"))
+    assert unlock_stale(tmp_path) == "no locks"

@@ -93,6 +93,13 @@ def cmd_train_mdm(args):
     train_mdm(domain, dcfg, Path(args.data), Path(args.out), Path(args.ckpt), device)
 
 
+def cmd_unlock_stale(args):
+    from .locks import unlock_stale
+    msg = unlock_stale(Path(args.dir))
+    if msg != "no locks":
+        print(f"mdmi unlock-stale: {msg}", file=sys.stderr)
+
+
 def cmd_checksum(args):
     from .cache import checksum_snippet
     if not Path(args.path).is_file():
@@ -402,6 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-mdm", help="train (or resume) the masked diffusion model")
     _common(p); p.add_argument("--data", required=True); p.add_argument("--out", required=True)
     p.add_argument("--ckpt", required=True); p.set_defaults(fn=cmd_train_mdm)
+
+    p = sub.add_parser("unlock-stale", help="remove Snakemake locks left by a killed run (none if one is running)")
+    p.add_argument("--dir", default=".", help="the run's working directory (default: here)")
+    p.set_defaults(fn=cmd_unlock_stale)
 
     p = sub.add_parser("checksum", help="the config lines that make a trained model.pt a cached checkpoint")
     p.add_argument("path", help="a model.pt written by train-mdm"); p.set_defaults(fn=cmd_checksum)
