@@ -5,8 +5,9 @@ import os
 from pathlib import Path
 
 import yaml
+from mdmi.config import validate
 from mdmi.io import write_text
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("8.0")
 
@@ -17,7 +18,9 @@ if not config:
     configfile: os.path.join(workflow.basedir, "config", "default.yaml")
 
 
-validate(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
+# the project's own validation: the schema (workflow/schemas/config.schema.yaml) plus each decoding
+# method's typed knobs (mdmi.decoding.KNOBS) and cross-field checks; one line naming the bad key
+validate(config, "--configfile")
 
 
 def _anchor_paths(node):
