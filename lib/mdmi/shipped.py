@@ -35,7 +35,7 @@ def ship(results: Path, domain: str, config: Path, out: Path) -> str:
     model = results / domain / "mdm" / "model.pt"
     if not model.is_file():
         raise MissingInput(f"{model}: no trained model; run `make models` (or snakemake {model} "
-                                f"--configfile {config}) first")
+                           f"--configfile {config}) first")
     state = load_torch(model)
     if "trained_with" not in state or state.get("domain") != domain:
         raise CheckpointMismatch(f"{model} is not a {domain} MDM trained by the workflow (no training record)")

@@ -176,8 +176,8 @@ def load_mdm(domain, path: Path, device: torch.device, loops: int | None = None)
     from .io import NotACheckpoint, load_torch
     state = load_torch(path)
     if not isinstance(state, dict) or not {"domain", "model_cfg", "state_dict"} <= state.keys():
-        raise NotACheckpoint(f"{path}: not an MDM checkpoint (model.pt written by train-mdm); an MI head goes to "
-                             f"--estimator, a model to --model")
+        raise NotACheckpoint(f"{path}: not an MDM checkpoint (model.pt written by train-mdm); an MI head goes "
+                             f"to --estimator, a model to --model")
     if state.get("domain") != domain.name:
         raise NotACheckpoint(f"{path}: checkpoint is for domain {state.get('domain')!r}, not {domain.name!r}")
     mcfg = dict(state["model_cfg"])
@@ -192,6 +192,7 @@ def load_mdm(domain, path: Path, device: torch.device, loops: int | None = None)
         try:
             model.load_state_dict(state["state_dict"])
         except RuntimeError as e:       # missing / unexpected keys or shapes: the weights are another architecture
-            raise NotACheckpoint(f"{path}: its weights do not fit the architecture it records ({str(e).splitlines()[0]}); "
-                                 f"the file was altered or written by another version: retrain it") from e
+            raise NotACheckpoint(f"{path}: its weights do not fit the architecture it records "
+                                 f"({str(e).splitlines()[0]}); the file was altered or written by another version: "
+                                 f"retrain it") from e
     return model.to(device).eval()

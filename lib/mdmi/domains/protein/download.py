@@ -115,7 +115,7 @@ def copy_bundled(dcfg: dict, out: Path) -> dict:
     root = Path(dcfg["bundled_dir"])
     if not root.is_dir():
         raise MissingInput(f"{root}: bundled protein folder not found; run from the repository root or set "
-                                "protein.data.bundled_dir")
+                           "protein.data.bundled_dir")
     entries = {"sequences": [], "structures": []}
     for kind, items in (("sequences", [{"file": f} for f in dcfg["sequences"]]), ("structures", dcfg["structures"])):
         for item in items:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ...io import write_text
 from ...errors import GenerationError
+from ...io import write_text
 from ...models.transformer import MaskedTransformer, TransformerConfig
 from ..base import Task
 from .grid import count_violations, difficulty, make_puzzle, random_full_grid, sparsify
@@ -87,7 +87,7 @@ class SudokuDomain:
             while len(train) < data["train_grids"]:
                 if attempt >= data["max_attempts"] + data["train_grids"]:
                     raise GenerationError(f"only {len(train)} distinct training grids in {attempt} attempts "
-                                       f"(a {self.n}x{self.n} Sudoku has few grids); lower data.train_grids")
+                                          f"(a {self.n}x{self.n} Sudoku has few grids); lower data.train_grids")
                 batch = [(self.box, seed * 7_919 + attempt + i) for i in range(512)]
                 attempt += len(batch)
                 for key in pool.map(_grid_attempt, batch, chunksize=64):
@@ -138,8 +138,8 @@ class SudokuDomain:
                 attempts = 0
                 while any(have[b] < want[b] for b in bands):
                     if attempts >= max_attempts:
-                        raise GenerationError(f"could not generate the requested puzzle bands {want} (got {have}) in "
-                                           f"{max_attempts} attempts; lower the counts or raise data.max_attempts")
+                        raise GenerationError(f"could not generate the requested puzzle bands {want} (got {have}) "
+                                              f"in {max_attempts} attempts; lower the counts or raise data.max_attempts")
                     batch = [make_args(seed0 + attempts + i) for i in range(chunk)]
                     attempts += len(batch)
                     for out in pool.map(fn, batch):
