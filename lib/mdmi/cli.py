@@ -342,7 +342,11 @@ def cmd_solve(args):
     from .domains.sudoku.puzzles import format_grid, read_puzzles
     from .io import load_torch
     from .train_estimator import load_estimator
+    from .decoding import check_knobs
     from .train_mdm import load_mdm
+    knobs = check_knobs(args.method, _parse_knobs(args.knob))     # the options first: nothing loaded yet
+    if args.method == "mi" and args.estimator is None:
+        raise UsageError("--method mi needs --estimator PATH (results/sudoku/estimator/head.pt, after `make paper`)")
     loops = args.loops
     if args.model is None:
         from .config import load_config
@@ -362,12 +366,8 @@ def cmd_solve(args):
     model = load_mdm(domain, Path(args.model), device, loops=loops)
     pairs = read_puzzles(args.file, box)
     task = domain.task_from_pairs(Path(args.file).name, pairs)
-    from .decoding import check_knobs
-    knobs = check_knobs(args.method, _parse_knobs(args.knob))
     if args.method == "sequential":
         knobs.setdefault("order", "margin")      # the better order for Sudoku (Kim et al. 2025; our Table 2)
-    if args.method == "mi" and args.estimator is None:
-        raise UsageError("--method mi needs --estimator PATH (results/sudoku/estimator/head.pt, after `make paper`)")
     est = load_estimator(Path(args.estimator), device) if args.method == "mi" else None
     res = decode(model, task.init, args.method, estimator=est, **knobs)
     q = domain.quality(res.tokens, task)

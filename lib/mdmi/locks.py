@@ -6,11 +6,8 @@ and says how to unlock by hand).
 """
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
-
-log = logging.getLogger(__name__)
 
 
 def _is_snakemake(argv: list[bytes]) -> bool:

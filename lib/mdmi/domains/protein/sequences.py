@@ -26,8 +26,8 @@ def read_fasta(path: str | Path, policy: str = "reject") -> tuple[list[tuple[str
 
     A2M lower-case insert columns are real residues and are kept (upper-cased). Returns
     (records, excluded record names). Raises :class:`ProteinDataError` on a file that is not
-    FASTA, has an empty record, a duplicate name, ragged rows (an alignment file, see :func:`alignment_file`), or (policy
-    'reject'/'map') a non-standard letter.
+    FASTA, has an empty record, a duplicate name, ragged rows (an alignment file, see
+    :func:`alignment_file`), or (policy 'reject'/'map') a non-standard letter.
     """
     from Bio import SeqIO
     path = Path(path)
