@@ -14,10 +14,14 @@ CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
 TIMING = ("seconds", "_s_per_state", "_ms_per_seq", "wall_speedup")
 
 
+def _env() -> dict:
+    """This interpreter's folder first on PATH: the rules' `python -m mdmi` is the one under test."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+
 def snakemake(*args, cwd):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     return subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), *args],
-                          cwd=cwd, env=env, capture_output=True, text=True)
+                          cwd=cwd, env=_env(), capture_output=True, text=True)
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
@@ -268,7 +272,7 @@ def interrupted_runs(tmp_path_factory):
     kill point in turn, then rerun what `make paper` runs (unlock-stale, snakemake --rerun-incomplete)."""
     import signal
     wd = tmp_path_factory.mktemp("interrupted")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = _env()
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2", "--configfile",
            str(ROOT / "config" / "ci.yaml"), "--rerun-incomplete"]
     unlock = [sys.executable, "-m", "mdmi", "unlock-stale"]
