@@ -12,7 +12,7 @@ RETRAIN ?= 0
 SMK_RETRAIN := $(if $(filter 1 true yes,$(RETRAIN)),--config retrain=True,)
 PRETRAIN := results/pretrain
 
-.PHONY: paper test test-fast setup clean dry-run bench models readme
+.PHONY: paper test test-fast setup clean dry-run bench models readme ablation
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ models: $(STAMP)
 bench: $(STAMP)   # after `make paper`: labelling/estimator/decoding cost -> results/benchmarks/bench.json
 	$(BIN)/python -m mdmi unlock-stale
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake results/benchmarks/bench.json --cores $(CORES) --resources gpu=$(GPUS) --configfile $(CONFIG)
+
+# What each choice of the MDM recipe buys: <domain>.ablation's variants, each trained a short budget and
+# scored on validation puzzles (about 7 minutes per variant at the default scale; docs/ablation.md)
+DOMAIN ?= sudoku
+ablation: $(STAMP)
+	$(BIN)/python -m mdmi unlock-stale
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake results/$(DOMAIN)/data/val.txt --cores $(CORES) --resources gpu=$(GPUS) --configfile $(CONFIG)
+	$(BIN)/python -m mdmi ablate --config $(CONFIG) --domain $(DOMAIN) --data results/$(DOMAIN)/data --out results/ablation/$(DOMAIN)
 
 readme: $(STAMP)   # after `make paper`: regenerate the README's results block from results/tables
 	$(BIN)/python -m mdmi readme --results results --readme README.md

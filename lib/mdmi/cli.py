@@ -93,6 +93,13 @@ def cmd_train_mdm(args):
     train_mdm(domain, dcfg, Path(args.data), Path(args.out), Path(args.ckpt), device)
 
 
+def cmd_ablate(args):
+    from .ablation import run_ablation
+    cfg, dcfg, domain, device = _setup(args)
+    table = run_ablation(cfg, args.domain, Path(args.data), Path(args.out), device)
+    print((Path(args.out) / "ablation.md").read_text() if len(table) else "no variants")
+
+
 def cmd_unlock_stale(args):
     from .locks import unlock_stale
     msg = unlock_stale(Path(args.dir))
@@ -409,6 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-mdm", help="train (or resume) the masked diffusion model")
     _common(p); p.add_argument("--data", required=True); p.add_argument("--out", required=True)
     p.add_argument("--ckpt", required=True); p.set_defaults(fn=cmd_train_mdm)
+
+    p = sub.add_parser("ablate", help="short-budget ablation of the MDM recipe: <domain>.ablation's variants on val")
+    _common(p)
+    p.add_argument("--data", required=True, help="the domain's data folder (results/<domain>/data)")
+    p.add_argument("--out", required=True, help="output folder: a model and decode.csv per variant, ablation.csv/.md")
+    p.set_defaults(fn=cmd_ablate)
 
     p = sub.add_parser("unlock-stale", help="remove Snakemake locks left by a killed run (none if one is running)")
     p.add_argument("--dir", default=".", help="the run's working directory (default: here)")
