@@ -1,0 +1,227 @@
+"""A Potts chain with couplings of range K: every probability it defines, exactly.
+
+    p(x) = exp(E(x)) / Z,   E(x) = sum_i h[i, x_i] + sum_{d=1..K} sum_i J[i, d-1, x_i, x_{i+d}]
+
+x is a sequence of L states in {0..q-1}. Couplings reach K positions, so a transfer matrix over the
+last K states (q^K of them) sums over all q^L sequences in L steps. Everything else is a log
+partition function of the chain with some positions *clamped* (fixed to a value):
+
+- ``log_z(clamp)``        log Z with clamped positions, batched: clamp LongTensor[B, L], -1 = free
+- ``marginals(x, free)``  p(x_i = a | visible positions), the exact conditionals an ideal MDM outputs
+- ``pair_marginals``      p(x_i = a, x_j = b | visible), hence the exact conditional MI between free
+                          positions (``conditional_mi``), which this chain's MDM should reproduce
+- ``sample``              exact samples (chain rule over exact conditionals)
+- ``log_prob``            log p(x) of complete sequences
+- ``total_correlation``   KL(p(x_S | visible) || prod_i p(x_i | visible)) of a set S filled in
+                          parallel: what filling S at once loses, zero iff S is independent given V
+
+Computations run in float64 (NumPy); log Z of a batch of B clamp patterns costs O(B L q^(K+1)).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+from scipy.special import logsumexp
+
+
+@dataclass
+class PottsChain:
+    """h: float[L, q] fields; J: float[L, K, q, q], J[i, d-1, a, b] couples x_i = a with x_{i+d} = b
+    (entries with i + d >= L are ignored)."""
+    h: np.ndarray
+    J: np.ndarray
+
+    @property
+    def length(self) -> int:
+        return self.h.shape[0]
+
+    @property
+    def states(self) -> int:
+        return self.h.shape[1]
+
+    @property
+    def range(self) -> int:
+        return self.J.shape[1]
+
+    @classmethod
+    def random(cls, length: int, states: int, coupling_scale: list[float], field_scale: float, seed: int):
+        """Gaussian fields (sd ``field_scale``) and couplings (sd ``coupling_scale[d-1]`` at distance d)."""
+        if length <= len(coupling_scale):
+            raise ValueError(f"a chain of length {length} needs more positions than its coupling range {len(coupling_scale)}")
+        rng = np.random.default_rng(seed)
+        h = rng.normal(0.0, field_scale, (length, states))
+        J = np.stack([rng.normal(0.0, s, (length, states, states)) for s in coupling_scale], axis=1)
+        return cls(h=h, J=J)
+
+    # ------------------------------------------------------------------ partition functions
+    def _unary(self, clamp: np.ndarray) -> np.ndarray:
+        """float[B, L, q]: fields, with -inf on every value a clamped position does not take."""
+        u = np.broadcast_to(self.h, (clamp.shape[0], *self.h.shape)).copy()
+        fixed = clamp >= 0
+        keep = np.zeros_like(u, dtype=bool)
+        b, i = np.nonzero(fixed)
+        keep[b, i, clamp[b, i]] = True
+        u[fixed[..., None] & ~keep] = -np.inf
+        return u
+
+    def log_z(self, clamp: np.ndarray, chunk: int = 4096) -> np.ndarray:
+        """float[B]: log of the sum of exp(E) over sequences that agree with clamp[B, L] (-1 = free)."""
+        clamp = np.asarray(clamp, dtype=np.int64)
+        return np.concatenate([self._log_z(clamp[s:s + chunk]) for s in range(0, len(clamp), chunk)]) \
+            if len(clamp) else np.zeros(0)
+
+    def _log_z(self, clamp: np.ndarray) -> np.ndarray:
+        L, q, K = self.length, self.states, self.range
+        u = self._unary(clamp)                                     # [B, L, q]
+        B = u.shape[0]
+        # alpha over the first K positions: axes (x_0 .. x_{K-1})
+        alpha = np.zeros((B,) + (q,) * K)
+        for i in range(K):
+            alpha = alpha + _along(u[:, i], i, K)
+            for d in range(1, i + 1):                                # couplings inside the first window
+                alpha = alpha + _pair_along(self.J[i - d, d - 1], i - d, i, K)
+        with np.errstate(invalid="ignore"):
+            for t in range(K, L):                                    # add x_t, then sum out x_{t-K}
+                ext = alpha[..., None] + _along(u[:, t], K, K + 1)
+                for d in range(1, K + 1):                            # x_{t-d} sits on axis K - d
+                    ext = ext + _pair_along(self.J[t - d, d - 1], K - d, K, K + 1)
+                alpha = _lse(ext, axis=1)
+        return _lse(alpha.reshape(B, -1), axis=1)
+
+    # ------------------------------------------------------------------ conditionals
+    def marginals(self, x: np.ndarray, free: np.ndarray) -> np.ndarray:
+        """float[N, L, q]: p(x_i = a | x at the visible positions) for sequences x[N, L] whose positions
+        with free[N, L] True are unknown; a visible position gets a one-hot row."""
+        x, free = np.asarray(x), np.asarray(free, dtype=bool)
+        N, L = x.shape
+        q = self.states
+        base = np.where(free, -1, x)
+        out = np.zeros((N, L, q))
+        for n in range(N):
+            idx = np.nonzero(free[n])[0]
+            out[n, np.arange(L), np.where(free[n], 0, x[n])] = 1.0
+            if not len(idx):
+                continue
+            rows = np.repeat(base[n][None], len(idx) * q, axis=0)
+            rows[np.arange(len(idx) * q), np.repeat(idx, q)] = np.tile(np.arange(q), len(idx))
+            lz = self.log_z(rows).reshape(len(idx), q)
+            out[n, idx] = np.exp(lz - self.log_z(base[n][None])[0])
+        return out
+
+    def pair_marginals(self, x: np.ndarray, free: np.ndarray):
+        """For one sequence x[L] with unknown positions free[L]: (idx int[M], single float[M, q],
+        pair float[M, M, q, q]) with pair[m, n, a, b] = p(x_idx[m] = a, x_idx[n] = b | visible)."""
+        x, free = np.asarray(x), np.asarray(free, dtype=bool)
+        q = self.states
+        idx = np.nonzero(free)[0]
+        M = len(idx)
+        base = np.where(free, -1, x)
+        lz0 = self.log_z(base[None])[0]
+        single = self.marginals(x[None], free[None])[0, idx]
+        pair = np.zeros((M, M, q, q))
+        iu, ju = np.triu_indices(M, k=1)
+        if len(iu):
+            rows = np.repeat(base[None], len(iu) * q * q, axis=0)
+            ab = np.array(list(product(range(q), repeat=2)))          # [q*q, 2]
+            r = np.arange(len(rows))
+            rows[r, np.repeat(idx[iu], q * q)] = np.tile(ab[:, 0], len(iu))
+            rows[r, np.repeat(idx[ju], q * q)] = np.tile(ab[:, 1], len(iu))
+            p = np.exp(self.log_z(rows) - lz0).reshape(len(iu), q, q)
+            pair[iu, ju] = p
+            pair[ju, iu] = p.transpose(0, 2, 1)
+        pair[np.arange(M), np.arange(M)] = single[:, :, None] * np.eye(q)[None]
+        return idx, single, pair
+
+    def conditional_mi(self, x: np.ndarray, free: np.ndarray) -> np.ndarray:
+        """float[L, L]: exact I(x_i; x_j | visible) in nats between free positions (0 elsewhere and on
+        the diagonal)."""
+        L = len(x)
+        idx, single, pair = self.pair_marginals(x, free)
+        out = np.zeros((L, L))
+        if len(idx) < 2:
+            return out
+        outer = single[:, None, :, None] * single[None, :, None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(pair > 0, pair * (np.log(pair) - np.log(outer)), 0.0)
+        mi = np.clip(terms.sum((-1, -2)), 0.0, None)
+        np.fill_diagonal(mi, 0.0)
+        out[np.ix_(idx, idx)] = mi
+        return out
+
+    # ------------------------------------------------------------------ sequences
+    def energy(self, x: np.ndarray) -> np.ndarray:
+        """float[N]: E(x) of complete sequences x[N, L]."""
+        x = np.asarray(x)
+        L = self.length
+        e = self.h[np.arange(L), x].sum(-1)
+        for d in range(1, self.range + 1):
+            i = np.arange(L - d)
+            e = e + self.J[i, d - 1, x[:, i], x[:, i + d]].sum(-1)
+        return e
+
+    def log_prob(self, x: np.ndarray) -> np.ndarray:
+        """float[N]: exact log p(x) of complete sequences x[N, L]."""
+        return self.energy(x) - self.log_z(np.full((1, self.length), -1))[0]
+
+    def sample(self, n: int, seed: int, chunk: int = 2048) -> np.ndarray:
+        """int64[n, L] exact samples: x_0 ~ p(x_0), then each x_t ~ p(x_t | x_<t), all exact."""
+        rng = np.random.default_rng(seed)
+        L, q = self.length, self.states
+        out = np.full((n, L), -1, dtype=np.int64)
+        for s in range(0, n, chunk):
+            x = out[s:s + chunk]
+            for t in range(L):
+                rows = np.repeat(x, q, axis=0)
+                rows[:, t] = np.tile(np.arange(q), len(x))
+                lz = self.log_z(rows).reshape(len(x), q)
+                p = np.exp(lz - lz.max(1, keepdims=True))
+                p /= p.sum(1, keepdims=True)
+                x[:, t] = (rng.random((len(x), 1)) > np.cumsum(p, 1)).sum(1).clip(max=q - 1)
+        return out
+
+    def total_correlation(self, x: np.ndarray, visible: np.ndarray, filled: np.ndarray, max_set: int) -> float:
+        """KL(p(x_S | x_V) || prod_{i in S} p(x_i | x_V)) in nats for the set S = ``filled`` (bool[L]) filled in
+        parallel given the positions ``visible`` (bool[L]) of x[L]; other positions are summed out.
+        NaN when |S| > max_set (the sum runs over q^|S| assignments)."""
+        x = np.asarray(x)
+        S = np.nonzero(filled)[0]
+        if len(S) > max_set:
+            return float("nan")
+        if len(S) < 2:
+            return 0.0
+        q = self.states
+        base = np.where(visible, x, -1)
+        lz0 = self.log_z(base[None])[0]
+        assign = np.array(list(product(range(q), repeat=len(S))))      # [q^|S|, |S|]
+        rows = np.repeat(base[None], len(assign), axis=0)
+        rows[:, S] = assign
+        logp = self.log_z(rows) - lz0                                   # log p(x_S = a | x_V)
+        p = np.exp(logp)
+        single = self.marginals(x[None], (~np.asarray(visible, dtype=bool))[None])[0, S]   # [|S|, q]
+        with np.errstate(divide="ignore"):
+            logq = np.log(single[np.arange(len(S))[None], assign]).sum(1)
+        keep = p > 0
+        return float(max(0.0, np.sum(p[keep] * (logp[keep] - logq[keep]))))
+
+
+def _along(v: np.ndarray, axis: int, ndim: int) -> np.ndarray:
+    """v[B, q] shaped to broadcast along ``axis`` of a [B] + [q]*ndim array."""
+    shape = [v.shape[0]] + [1] * ndim
+    shape[1 + axis] = v.shape[1]
+    return v.reshape(shape)
+
+
+def _pair_along(J: np.ndarray, a: int, b: int, ndim: int) -> np.ndarray:
+    """J[q, q] shaped to broadcast over axes a < b of a [B] + [q]*ndim array."""
+    shape = [1] * (ndim + 1)
+    shape[1 + a], shape[1 + b] = J.shape
+    return J.reshape(shape)
+
+
+def _lse(a: np.ndarray, axis: int) -> np.ndarray:
+    """logsumexp that returns -inf (not NaN) where every term is -inf."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = logsumexp(a, axis=axis)
+    return np.where(np.isnan(out), -np.inf, out)
