@@ -5,7 +5,8 @@ import os
 from pathlib import Path
 
 import yaml
-from mdmi.config import validate
+from mdmi.config import resolve, validate
+from mdmi.domains import get_spec
 from mdmi.io import write_text
 from snakemake.utils import min_version
 
@@ -18,8 +19,14 @@ if not config:
     configfile: os.path.join(workflow.basedir, "config", "default.yaml")
 
 
-# the project's own validation: the schema (workflow/schemas/config.schema.yaml) plus each decoding
-# method's typed knobs (mdmi.decoding.KNOBS) and cross-field checks; one line naming the bad key
+# A scale's file is an overlay of config/base.yaml (`extends`); merge the chain under what Snakemake
+# loaded (command-line --config values stay on top), then the project's own validation: the schema
+# (workflow/schemas/config.schema.yaml plus each registered domain's fragment), each decoding method's
+# typed knobs (mdmi.decoding.KNOBS) and cross-field checks; one line naming the bad key.
+_CONFIGFILE = ([Path(f) for f in workflow.overwrite_configfiles] or [Path(workflow.basedir) / "config" / "default.yaml"])[-1]
+_resolved = resolve(dict(config), _CONFIGFILE)
+config.clear()
+config.update(_resolved)
 validate(config, "--configfile")
 
 
@@ -76,34 +83,46 @@ def _gpu_jobs() -> int:
 # The config sections each stage reads. A rule's input is its stage's slice of the config
 # (results/config/<domain>/<stage>.yaml), so editing a decoding knob reruns decoding and what follows,
 # not data generation or MDM training. A slice holds seed, scale and every section of the domain
-# except those of the listed later stages (an unlisted section counts for every stage).
+# except those of the later stages. The shared sections are listed here; a domain assigns its own keys
+# in its DomainSpec.stage_keys ("none": read by no stage, e.g. the ablation's settings); a key
+# assigned nowhere counts for every stage.
 STAGE_SECTIONS = {
-    "data": ["box", "data", "tasks"],
-    "model": ["model", "train", "checkpoint", "backbone", "weights", "hidden_layer", "inference_loops"],
+    "data": ["data"],
+    "model": ["model", "train", "checkpoint"],
     "labels": ["labels"],
     "estimator": ["estimator"],
-    "contacts": ["contacts"],
-    "decode": ["decode", "quality"],
+    "analysis": [],
+    "decode": ["decode"],
+    "tables": [],
+    "none": [],
 }
-STAGE_BEFORE = {  # stages whose sections a stage may read (contacts and decode are siblings)
+STAGE_BEFORE = {  # stages whose sections a stage may read (analysis and decode are siblings)
     "data": ["data"],
     "model": ["data", "model"],
     "labels": ["data", "model", "labels"],
     "estimator": ["data", "model", "labels", "estimator"],
-    "contacts": ["data", "model", "labels", "estimator", "contacts"],
+    "analysis": ["data", "model", "labels", "estimator", "analysis"],
     "decode": ["data", "model", "labels", "estimator", "decode"],
+    "tables": ["data", "model", "labels", "estimator", "analysis", "decode", "tables"],
 }
+
+
+def _stage_of(domain):
+    """config key of the domain's section -> its stage."""
+    stages = {k: s for s, keys in STAGE_SECTIONS.items() for k in keys}
+    stages.update(get_spec(domain).stage_keys)
+    return stages
 
 
 def _config_slices() -> dict:
     slices = {}
     for domain in config["domains"]:
         section = config[domain]
-        for stage in [*STAGE_BEFORE, "tables"]:
-            later = set() if stage == "tables" else {
-                k for s, keys in STAGE_SECTIONS.items() if s not in STAGE_BEFORE[stage] for k in keys}
+        stage_of = _stage_of(domain)
+        for stage in STAGE_BEFORE:
+            keep = {k: v for k, v in section.items() if stage_of.get(k, stage) in STAGE_BEFORE[stage]}
             part = {"seed": config["seed"], "scale": config["scale"], "retrain": config.get("retrain", False),
-                    domain: {k: v for k, v in section.items() if k not in later}}
+                    domain: keep}
             if stage == "tables":      # how the claims are judged: an edit reruns the tables only
                 part["claims"] = config["claims"]
             slices[domain, stage] = _write_if_changed(Path(RESULTS) / "config" / domain / f"{stage}.yaml", part)
@@ -126,6 +145,7 @@ def config_slice(stage):
 
 GPU = _gpu_jobs()
 DOMAINS = list(config["domains"])
+SPECS = {d: get_spec(d) for d in DOMAINS}
 METHODS = {d: list(config[d]["decode"]["methods"]) for d in DOMAINS}
 ALL_METHODS = sorted({m for ms in METHODS.values() for m in ms})
 TABLE_NAMES = ["table1", "table2", "claims", "decoding_sweep", "decoding_sweep_by_band"]
@@ -135,8 +155,7 @@ wildcard_constraints:
     domain="|".join(DOMAINS),
 
 
-include: "workflow/rules/sudoku.smk"
-include: "workflow/rules/protein.smk"
+include: "workflow/rules/data.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/bench.smk"

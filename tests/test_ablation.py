@@ -12,6 +12,7 @@ import yaml
 
 from mdmi.ablation import BASELINE, summarise, variant_config
 from mdmi.config import ConfigError, load_config
+from conftest import resolved_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,7 +51,7 @@ def test_summary_pairs_each_variant_with_the_baseline_on_the_same_sequences():
 
 
 def test_ablation_runs_end_to_end_and_resumes(tmp_path):
-    cfg = yaml.safe_load((REPO / "config" / "ci.yaml").read_text())
+    cfg = resolved_config(REPO / "config" / "ci.yaml")
     cfg["domains"] = ["sudoku"]
     cfg.pop("protein")
     cfg["sudoku"]["ablation"] = {"steps": 4, "split": "val", "method": "sequential", "knobs": {"order": "margin"},

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from mdmi.config import ConfigError, knob_grid, load_config, validate
+from conftest import resolved_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,15 +19,15 @@ def test_shipped_configs_validate(path):
 
 
 def test_config_errors_name_the_key(tmp_path):
-    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg = resolved_config(ROOT / "config" / "ci.yaml")
     cfg["sudoku"]["train"]["lr"] = -1
     with pytest.raises(ConfigError, match="sudoku/train/lr"):
         validate(cfg)
-    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg = resolved_config(ROOT / "config" / "ci.yaml")
     cfg["sudoku"]["train"]["typo"] = 1
     with pytest.raises(ConfigError, match="typo"):
         validate(cfg)
-    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg = resolved_config(ROOT / "config" / "ci.yaml")
     cfg["sudoku"]["model"]["n_heads"] = 3
     with pytest.raises(ConfigError, match="divisible"):
         validate(cfg)
@@ -122,7 +123,7 @@ def test_solve_uses_the_shipped_model_out_of_the_box(tmp_path):
     ("mi", [{"eps": [0.1], "rule": ["prefx"]}], "not one of"),
 ])
 def test_a_knob_typo_in_a_config_fails_validation(method, knobs, match):
-    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg = resolved_config(ROOT / "config" / "ci.yaml")
     cfg["sudoku"]["decode"]["methods"][method] = knobs
     with pytest.raises(ConfigError, match=match):
         validate(cfg)

@@ -21,6 +21,7 @@ from mdmi.domains.protein.structure import chain_ids, contact_map, read_chain, s
 from mdmi.estimator import EstimatorConfig, MIHead
 from mdmi.mi import exact_mi_batch
 from mdmi.mimap import apc, averaged_mi_map, categorical_jacobian
+from conftest import resolved_config
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "data" / "proteins"
@@ -413,18 +414,19 @@ def test_download_cli_offline_is_a_one_line_error(tmp_path):
     import subprocess
     import sys
     import yaml
-    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg = resolved_config(ROOT / "config" / "ci.yaml")
     cfg["protein"]["data"]["source"] = "online"
     on = cfg["protein"]["data"]["online"]
     on.update(uniprot_url="http://127.0.0.1:9", rcsb_url="http://127.0.0.1:9", retries=0, timeout=2)
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    r = subprocess.run([sys.executable, "-m", "mdmi", "download", "--config", str(path), "--out", str(tmp_path / "raw")],
+    r = subprocess.run([sys.executable, "-m", "mdmi", "data", "--config", str(path), "--domain", "protein",
+                        "--out", str(tmp_path / "data")],
                        capture_output=True, text=True)
     last = r.stderr.strip().splitlines()[-1]       # log lines (retries) come before the one error line
-    assert r.returncode == 2 and last.startswith("mdmi download: error:") and "source: bundled" in last
+    assert r.returncode == 2 and last.startswith("mdmi data: error:") and "source: bundled" in last
     assert r.stderr.count("error:") == 1
-    assert not (tmp_path / "raw" / "sources.json").exists()
+    assert not (tmp_path / "raw" / "sources.json").exists() and not (tmp_path / "data" / "MANIFEST.json").exists()
 
 
 def test_esmc_300m_config_without_weights_stops_with_one_line(tmp_path):
@@ -433,7 +435,7 @@ def test_esmc_300m_config_without_weights_stops_with_one_line(tmp_path):
     import subprocess
     import sys
     import yaml
-    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg = resolved_config(ROOT / "config" / "ci.yaml")
     cfg["protein"]["backbone"] = "esmc_300m"
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))

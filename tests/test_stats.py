@@ -6,6 +6,7 @@ import pytest
 from mdmi.report import claims, decoding_claims
 from mdmi.stats import combine, interp_quality, interval, resample_weights, verdict
 from mdmi.sweep import stratified_subset
+from mdmi.domains import get_spec
 
 RULES = {"level": 0.95, "bootstrap": 1000, "speedup_min": 3.0, "quality_margin": 0.02, "paper_passes_slack": 1.2,
          "relation_ratio_min": 2.0, "contact_chance_ratio": 2.0, "estimator_spearman_min": 0.5}
@@ -95,7 +96,7 @@ def _t2(test):
 
 def test_decoding_claims_hold_when_mi_is_fast_and_as_good():
     test = _decodes()
-    rows = decoding_claims("sudoku", _t2(test), test, "solved", RULES, "order=margin")
+    rows = decoding_claims(get_spec("sudoku"), _t2(test), test, "solved", RULES, "order=margin")
     speed = next(r for r in rows if "fewer forward passes" in r["claim"])
     assert speed["holds"] == "yes" and speed["n"] == 400 and speed["ci_low"] > 3
     assert "0.02" in speed["rule"] and "3" in speed["rule"]
@@ -107,14 +108,14 @@ def test_decoding_claims_hold_when_mi_is_fast_and_as_good():
 
 def test_decoding_claims_fail_when_quality_drops():
     test = _decodes(mi_solved=0.6)
-    speed = next(r for r in decoding_claims("sudoku", _t2(test), test, "solved", RULES, "order=margin")
+    speed = next(r for r in decoding_claims(get_spec("sudoku"), _t2(test), test, "solved", RULES, "order=margin")
                  if "fewer forward passes" in r["claim"])
     assert speed["holds"] == "no"
 
 
 def test_claims_table_has_interval_columns():
     test = _decodes()
-    df = claims("sudoku", _t2(test), test, None, None, "solved", RULES, "ci", ref_knob="order=margin")
+    df = claims(get_spec("sudoku"), {}, _t2(test), test, None, "solved", RULES, "ci", ref_knob="order=margin")
     assert {"estimate", "ci_low", "ci_high", "n", "rule", "holds"} <= set(df.columns)
     assert set(df.holds) <= {"yes", "no", "inconclusive", ""}
 
@@ -123,7 +124,7 @@ def test_claims_skip_sequences_without_a_quality_score():
     """Tasks with no reference (unconditional generation: quality NaN) count for passes, not quality."""
     test = _decodes()
     test.loc[test.seq % 10 == 0, "solved"] = np.nan
-    rows = decoding_claims("sudoku", _t2(test), test, "solved", RULES, "order=margin")
+    rows = decoding_claims(get_spec("sudoku"), _t2(test), test, "solved", RULES, "order=margin")
     assert all(np.isfinite([r["estimate"], r["ci_low"], r["ci_high"]]).all() for r in rows)
     assert "nan" not in " ".join(r["measured"] for r in rows)
 

@@ -61,8 +61,8 @@ def test_generate_bands_seeds_and_disjoint_splits(tmp_path):
     cfg = _cfg(3, easy=2, hard=2)
     cfg["data"]["train_grids"] = 20
     d = SudokuDomain(cfg)
-    d.generate(cfg, tmp_path / "a", threads=2)
-    d.generate(cfg, tmp_path / "b", threads=1)
+    d.make_data(tmp_path / "a", threads=2)
+    d.make_data(tmp_path / "b", threads=1)
     for name in ["train_grids.txt", "val.txt", "test.txt", "val_meta.csv"]:
         assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
     train = set((tmp_path / "a" / "train_grids.txt").read_text().split())
@@ -86,7 +86,7 @@ def test_impossible_bands_fail_clearly(tmp_path):
     cfg["data"]["max_attempts"] = 128
     cfg["data"]["hard_max_givens"] = 0
     with pytest.raises(RuntimeError, match="max_attempts"):
-        SudokuDomain(cfg).generate(cfg, tmp_path, threads=1)
+        SudokuDomain(cfg).make_data(tmp_path, threads=1)
 
 
 def test_puzzle_io_errors_name_the_line(tmp_path):
@@ -182,9 +182,9 @@ def test_a_sparse_band_leaves_the_other_bands_unchanged(tmp_path):
     cfg = _cfg(2, easy=3)
     cfg["data"]["sparse_max_givens"] = 5
     plain = SudokuDomain(cfg)
-    plain.generate(cfg, tmp_path / "a", threads=1)
+    plain.make_data(tmp_path / "a", threads=1)
     cfg["data"]["test_puzzles"] = {"easy": 3, "sparse": 2}
-    SudokuDomain(cfg).generate(cfg, tmp_path / "b", threads=1)
+    SudokuDomain(cfg).make_data(tmp_path / "b", threads=1)
     a = (tmp_path / "a" / "test.txt").read_text().splitlines()
     b = (tmp_path / "b" / "test.txt").read_text().splitlines()
     assert b[:3] == a and len(b) == 5
@@ -199,7 +199,7 @@ def test_training_puzzles_give_natural_masks_and_a_shipped_file_is_read(tmp_path
     cfg = {"box": 2, "seed": 0, "data": {"train_grids": 40, "train_puzzles": {"easy": 6}, "val_puzzles": {"easy": 3},
                                          "test_puzzles": {"easy": 3}, "hard_max_givens": 16, "max_attempts": 20000}}
     d = SudokuDomain(cfg)
-    d.generate(cfg, tmp_path / "gen", threads=1)
+    d.make_data(tmp_path / "gen", threads=1)
     seqs, masks = d.train_sequences(tmp_path / "gen"), d.train_masks(tmp_path / "gen")
     assert seqs.shape == (46, 16) and masks.shape == (46, 16)
     assert not masks[:40].any() and masks[40:].any(-1).all()
@@ -209,10 +209,10 @@ def test_training_puzzles_give_natural_masks_and_a_shipped_file_is_read(tmp_path
     shipped = tmp_path / "train_puzzles.txt.gz"
     shipped.write_bytes(gzip.compress((tmp_path / "gen" / "train_puzzles.txt").read_bytes()))
     cfg2 = {**cfg, "data": {**cfg["data"], "train_puzzles_file": str(shipped)}}
-    SudokuDomain(cfg2).generate(cfg2, tmp_path / "ship", threads=1)
+    SudokuDomain(cfg2).make_data(tmp_path / "ship", threads=1)
     assert torch.equal(d.train_sequences(tmp_path / "ship"), seqs) and torch.equal(d.train_masks(tmp_path / "ship"), masks)
     # a shipped file whose solutions collide with the val/test grids is refused
     val = (tmp_path / "gen" / "val.txt").read_text().splitlines()[0]
     shipped.write_bytes(gzip.compress((val + "\n").encode()))
     with pytest.raises(PuzzleError, match="share their solution"):
-        SudokuDomain(cfg2).generate(cfg2, tmp_path / "clash", threads=1)
+        SudokuDomain(cfg2).make_data(tmp_path / "clash", threads=1)

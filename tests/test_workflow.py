@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import resolved_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
@@ -26,19 +27,31 @@ def snakemake(*args, cwd):
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
 def test_dry_run_resolves(config, tmp_path):
-    import yaml
-    domains = yaml.safe_load(config.read_text())["domains"]
+    from mdmi.config import load_config
+    from mdmi.domains import get_spec
+    domains = load_config(config)["domains"]
     r = snakemake("-n", "--cores", "2", "--configfile", str(config), cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "train_mdm" in r.stdout and "manifest" in r.stdout
-    assert ("protein_contacts" in r.stdout) == ("protein" in domains)
+    for d in domains:
+        assert f"{d}/data/MANIFEST.json" in r.stdout
+        for a in get_spec(d).analyses:
+            assert f"{d}/analysis/{a.name}" in r.stdout
 
 
 def test_bad_config_is_rejected_by_the_workflow(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text((ROOT / "config" / "ci.yaml").read_text().replace("box: 2", "box: nine"))
+    bad.write_text((ROOT / "config" / "ci.yaml").read_text().replace("box: 2", "box: nine")
+                   .replace("extends: base.yaml", f"extends: {ROOT / 'config' / 'base.yaml'}"))
     r = snakemake("-n", "--cores", "1", "--configfile", str(bad), cwd=tmp_path)
     assert r.returncode != 0 and "box" in (r.stdout + r.stderr)
+
+
+def test_ci_scale_runs_every_registered_domain():
+    """The conformance run below (ci config) covers every built-in domain: a new one must join it."""
+    from mdmi.config import load_config
+    from mdmi.domains import builtin
+    assert set(load_config(ROOT / "config" / "ci.yaml")["domains"]) == set(builtin())
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +63,12 @@ def ci_run(tmp_path_factory):
 
 
 def test_ci_run_produces_every_manifest_output(ci_run):
-    from mdmi.manifest import ITEMS, expected_outputs
+    from mdmi.domains import builtin
+    from mdmi.manifest import expected_outputs, items
+    domains = set(builtin())
     manifest = json.loads((ci_run / "results" / "manifest.json").read_text())
-    assert set(manifest["items"]) == set(ITEMS) and manifest["scale"] == "ci"
-    for rel in expected_outputs():
+    assert set(manifest["items"]) == set(items()) and manifest["scale"] == "ci"
+    for rel in expected_outputs(domains):
         assert (ci_run / "results" / rel).stat().st_size > 0, rel
     for item, entry in manifest["items"].items():
         assert entry["scale"] == "ci" and entry["config"]
@@ -65,10 +80,18 @@ def test_ci_run_produces_every_manifest_output(ci_run):
     assert set(claims.holds.dropna()) <= {"yes", "no", "inconclusive"} and (claims.scale == "ci").all()
     judged = claims[claims.holds.isin(["yes", "no", "inconclusive"])]
     assert len(judged) and judged.n.notna().all() and judged.rule.notna().all()
-    assert {"sudoku", "protein"} == set(claims.domain)
+    assert domains == set(claims.domain)
+    t1 = pd.read_csv(ci_run / "results" / "tables" / "table1.csv")
     t2 = pd.read_csv(ci_run / "results" / "tables" / "table2.csv")
-    for domain in ("sudoku", "protein"):
+    assert domains == set(t1.domain)
+    for domain in domains:
         assert {"sequential", "topk", "threshold", "eb", "mi", "mi-exact"} <= set(t2[t2.domain == domain].method)
+        part = pd.read_csv(ci_run / "results" / "tables" / f"table2_{domain}.csv")
+        assert len(part) == (t2.domain == domain).sum() and list(part.columns[:3]) == ["domain", "method", "knob"]
+    md = (ci_run / "results" / "tables" / "table2.md").read_text()
+    assert md.count("### ") == len(domains)
+    panels = json.loads((ci_run / "results" / "tables" / "panels.json").read_text())
+    assert set(panels) == domains
 
 
 def test_ci_run_protein_half_is_labelled_and_complete(ci_run):
@@ -86,7 +109,7 @@ def test_ci_run_protein_half_is_labelled_and_complete(ci_run):
     for nb in ("fig2_protein_mi", "fig3_decoding", "claims"):
         assert "FALLBACK" in (res / "notebooks" / f"{nb}.html").read_text(), nb
     manifest = json.loads((res / "manifest.json").read_text())
-    assert manifest["items"]["fig2"]["status"] == "done" and "FALLBACK" in manifest["protein_model"]
+    assert manifest["items"]["fig2"]["status"] == "done" and "FALLBACK" in manifest["model_notes"]["protein"]
     q = pd.read_csv(res / "protein" / "decode" / "test" / "sequential.csv")
     assert {"recovery", "pppl", "low_complexity", "max_run", "band"} <= set(q.columns)
     assert set(q.band) == {"inpaint", "unconditional"} and q.recovery[q.band == "inpaint"].notna().all()
@@ -109,7 +132,7 @@ def test_rerun_is_a_noop_and_results_are_deterministic(ci_run, tmp_path):
     r = snakemake("results/tables/table2.csv", "--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"),
                   cwd=tmp_path)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-    for name in ["table1", "table2", "claims", "decoding_sweep", "contacts"]:
+    for name in ["table1", "table2", "claims", "decoding_sweep", "contacts", "truth"]:
         a = pd.read_csv(ci_run / "results" / "tables" / f"{name}.csv")
         b = pd.read_csv(tmp_path / "results" / "tables" / f"{name}.csv")
         keep = [c for c in a.columns if not any(t in c for t in TIMING)]
@@ -124,7 +147,7 @@ def test_bench_command_on_the_ci_models(ci_run):
     for key in ("labelling_speedup_vs_naive", "label_max_abs_diff_nats", "estimator_speedup_vs_exact", "matmul_fraction"):
         assert bench[key] > 0 or key == "label_max_abs_diff_nats", key
     assert bench["label_max_abs_diff_nats"] <= 1e-5 and bench["device"] and bench["config"]
-    assert set(bench["domains"]) == {"sudoku", "protein"}
+    assert set(bench["domains"]) == {"sudoku", "protein", "potts"}
     for d in bench["domains"].values():
         assert {x["method"] for x in d["decoding"]} >= {"sequential", "mi", "mi-exact"}
         assert d["labelling"]["clamped_passes"] > 0 and d["flops_per_clamped_pass"] > 0
@@ -182,7 +205,7 @@ def test_cached_checkpoint_is_verified_and_used(ci_run, tmp_path):
     r = subprocess.run([sys.executable, "-m", "mdmi", "checksum", str(src)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     snippet = yaml.safe_load(r.stdout)["sudoku"]["checkpoint"]
-    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg = resolved_config(ROOT / "config" / "ci.yaml")
 
     def train(cfg, out):
         path = tmp_path / "cfg.yaml"
@@ -226,7 +249,7 @@ def test_editing_a_decoding_knob_reruns_only_what_depends_on_it(ci_run, tmp_path
     import shutil
     import yaml
     shutil.copytree(ci_run / "results", tmp_path / "results")          # copy2 keeps the timestamps
-    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg = resolved_config(ROOT / "config" / "ci.yaml")
     cfg["sudoku"]["decode"]["quality_tolerance"] = 0.5
     path = tmp_path / "edited.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -234,9 +257,8 @@ def test_editing_a_decoding_knob_reruns_only_what_depends_on_it(ci_run, tmp_path
     assert r.returncode == 0, r.stdout + r.stderr
     jobs = {ln.split()[1].rstrip(":") for ln in r.stdout.splitlines() if ln.startswith("rule ")}
     assert {"decode", "tables", "combine_tables"} <= jobs
-    assert not jobs & {"sudoku_generate", "train_mdm", "label", "train_estimator", "protein_prepare",
-                       "protein_contacts"}, jobs
-    assert "protein/decode" not in r.stdout                              # the other domain is untouched
+    assert not jobs & {"data", "train_mdm", "label", "train_estimator", "analysis"}, jobs
+    assert "protein/decode" not in r.stdout and "potts/decode" not in r.stdout     # the other domains are untouched
 
 
 def test_readme_results_block_is_generated_from_the_tables(ci_run, tmp_path):
@@ -247,7 +269,7 @@ def test_readme_results_block_is_generated_from_the_tables(ci_run, tmp_path):
     text = readme.read_text()
     assert "old typed numbers" not in text and text.endswith("\n\nrest\n") and text.startswith("# title")
     t2 = pd.read_csv(ci_run / "results" / "tables" / "table2.csv")
-    for domain in ("sudoku", "protein"):
+    for domain in ("sudoku", "protein", "potts"):
         assert f"**{domain}**" in text
     assert f"{t2.passes.iloc[0]:.3f}" in text                     # numbers come from the tables
     assert "recovery" in text and "solved" in text                # each domain's own quality column
@@ -299,8 +321,8 @@ def test_killed_runs_resume_to_the_same_tables(interrupted_runs, ci_run):
     wd, killed, log = interrupted_runs
     assert killed == [stage for stage, _ in KILL_POINTS], killed      # each kill landed inside its stage
     # what finished before a kill is not redone: data generation ran once, in the first attempt
-    assert "rule sudoku_generate" not in log
-    for name in ["table1", "table2", "claims", "decoding_sweep", "contacts"]:
+    assert "rule data:" not in log
+    for name in ["table1", "table2", "claims", "decoding_sweep", "contacts", "truth"]:
         a = pd.read_csv(ci_run / "results" / "tables" / f"{name}.csv")
         b = pd.read_csv(wd / "results" / "tables" / f"{name}.csv")
         keep = [c for c in a.columns if not any(t in c for t in TIMING)]

@@ -9,13 +9,15 @@ from pathlib import Path
 
 from .errors import MdmiError, MissingInput, UsageError
 
+REPO = Path(__file__).resolve().parents[2]
+
 log = logging.getLogger("mdmi")
 
 
-def _common(p: argparse.ArgumentParser, domain: bool = True, default: str = "sudoku") -> None:
+def _common(p: argparse.ArgumentParser, domain: bool = True) -> None:
     p.add_argument("--config", required=True, help="config YAML (config/ci.yaml, default.yaml, paper.yaml)")
     if domain:
-        p.add_argument("--domain", default=default, choices=["sudoku", "protein"])
+        p.add_argument("--domain", help="a registered domain with a section in the config (default: the config's first domain)")
 
 
 def _setup(args):
@@ -23,6 +25,10 @@ def _setup(args):
     from .device import pick_device
     from .domains import get_domain
     cfg = load_config(args.config)
+    if hasattr(args, "domain") and args.domain is None:
+        args.domain = cfg["domains"][0]
+    if hasattr(args, "domain") and args.domain not in cfg:
+        raise UsageError(f"{args.config} has no '{args.domain}' section; its domains: {', '.join(cfg['domains'])}")
     dcfg = domain_config(cfg, args.domain) if hasattr(args, "domain") else None
     domain = get_domain(args.domain, dcfg) if dcfg is not None else None
     threads = args.threads or cfg["threads"]
@@ -32,50 +38,38 @@ def _setup(args):
 
 
 def model_label(model, domain) -> str:
-    """How tables and figures name the MDM (the protein fallback says it is not ESM-C)."""
+    """How tables and figures name the MDM (a model's own ``label`` first: e.g. a fallback says what it is not)."""
     n = sum(p.numel() for p in model.parameters())
     loops = getattr(getattr(model, "cfg", None), "n_loops", 1)
     looped = f", {model.cfg.n_layers} shared blocks x {loops} loops" if loops > 1 else ""
     return getattr(model, "label", None) or f"{domain.name} MDM trained here ({n / 1e6:.2f}M parameters{looped})"
 
 
-def cmd_download(args):
-    from .domains.protein.download import get_inputs
+def cmd_data(args):
+    """The domain's data step (whatever it involves), then a listing of what it wrote."""
+    from .io import file_sha256, write_json
     cfg, dcfg, domain, _ = _setup(args)
-    data = dict(dcfg["data"])
-    data["bundled_dir"] = str(Path(args.bundled_root) / data["bundled_dir"])    # absolute paths stay as they are
-    get_inputs(data, Path(args.out))
+    out = Path(args.out)
+    domain.make_data(out, threads=cfg["threads"], repo=Path(args.repo))
+    files = {str(f.relative_to(out)): file_sha256(f) for f in sorted(out.rglob("*")) if f.is_file() and f.name != "MANIFEST.json"}
+    write_json(out / "MANIFEST.json", {"domain": domain.name, "scale": cfg["scale"], "files": files})
 
 
-def cmd_prepare(args):
-    from .domains.protein.prepare import prepare
-    cfg, dcfg, domain, _ = _setup(args)
-    prepare(dcfg, Path(args.raw), Path(args.out), cfg["seed"])
-
-
-def cmd_contacts(args):
-    import pandas as pd
-    from .domains.protein.contacts import analyse_chains
-    from .io import read_json, write_json, write_text
+def cmd_analyse(args):
+    """One of the domain's declared analyses (``SPEC.analyses``) on the trained MDM and estimator."""
+    from .domains import get_spec
     from .train_estimator import load_estimator
     from .train_mdm import load_mdm
     cfg, dcfg, domain, device = _setup(args)
+    spec = get_spec(domain.name)
+    analyses = {a.name: a for a in spec.analyses}
+    if args.name not in analyses:
+        raise UsageError(f"domain {domain.name} declares no analysis {args.name!r}; it has: {', '.join(analyses) or 'none'}")
     model = load_mdm(domain, Path(args.model), device)
     head = load_estimator(Path(args.estimator), device) if args.estimator else None
-    chains = read_json(args.chains)
-    label = model_label(model, domain)
-    rows, costs = analyse_chains(model, head, chains, dcfg["contacts"], cfg["seed"], label, args.maps)
-    df = pd.DataFrame(rows)
-    df["scale"] = cfg["scale"]
-    write_json(Path(args.maps) / "cost.json", {"model": label, "chains": costs, **dcfg["contacts"]})
-    write_text(args.out, df.to_csv(index=False))
-    for source, g in df.groupby("source", sort=False):
-        log.info("%-10s P@L/5 %.3f  P@L %.3f  (chance %.3f)", source, g.p_at_L5.mean(), g.p_at_L.mean(), g.chance.mean())
-
-
-def cmd_generate(args):
-    cfg, dcfg, domain, _ = _setup(args)
-    domain.generate(dcfg, Path(args.out), threads=cfg["threads"])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    analyses[args.name].run(domain, model, head, Path(args.data), out, cfg, device, model_label(model, domain))
 
 
 def cmd_train_mdm(args):
@@ -188,7 +182,7 @@ def cmd_eval_estimator(args):
         table, summary = mi_by_relation(labels["mi"], pred, tokens, model.mask_id, *rel, **boot)
         ev["relations"] = summary
         write_text(args.relations, table.to_csv(index=False))
-    else:       # no a-priori relations in this domain (proteins: see the contact analysis instead)
+    else:       # no a-priori relations in this domain (a domain may analyse MI its own way: SPEC.analyses)
         write_text(args.relations, "relation,pairs,exact_mean,exact_median,learned_mean\n")
     masked_count = (tokens == model.mask_id).sum(-1)
     traj = [i for i, k in enumerate(labels["kind"]) if k == "trajectory"] or list(range(len(tokens)))
@@ -246,13 +240,21 @@ def cmd_tables(args):
     write_table(sweep, out / "decoding_sweep")
     write_table(summarise(rows, metric, by_band=True, extras=extras).assign(domain=domain.name, scale=scale),
                 out / "decoding_sweep_by_band")
-    write_table(report.table1(domain.name, ev, scale), out / "table1")
+    from .domains import get_spec
+    spec = get_spec(domain.name)
+    tables = {Path(d).name: pd.read_csv(Path(d) / f"{Path(d).name}.csv") for d in args.analyses}
+    t1 = report.table1(domain.name, ev, scale)
+    if spec.table1_rows is not None:           # the domain's own fidelity rows (e.g. against a known truth)
+        extra = pd.DataFrame(spec.table1_rows(tables))
+        if len(extra):
+            extra["domain"], extra["model"], extra["scale"] = domain.name, ev.get("model", ""), scale
+            t1 = pd.concat([t1, extra], ignore_index=True)
+    write_table(t1, out / "table1")
     t2 = report.table2(domain.name, val, test, metric, tol, scale, extras, ev.get("model", ""),
                        dcfg["decode"].get("guards"))
     write_table(t2, out / "table2")
-    contacts = pd.read_csv(args.contacts) if args.contacts else None
     _, ref_knob = report.choose_knobs(val, metric, tol, dcfg["decode"].get("guards"))
-    write_table(report.claims(domain.name, t2, test, ev, ev.get("relations"), metric, cfg["claims"], scale, contacts,
+    write_table(report.claims(spec, dcfg, t2, test, ev, metric, cfg["claims"], scale, tables,
                               ref_knob=ref_knob, seed=cfg["seed"]), out / "claims")
 
 
@@ -260,21 +262,39 @@ TABLES = ["table1", "table2", "claims", "decoding_sweep", "decoding_sweep_by_ban
 
 
 def cmd_combine(args):
-    """Concatenate the per-domain parts into results/tables/<name>.csv/.md (domains in config order)."""
+    """Concatenate the per-domain parts into results/tables/<name>.csv/.md (domains in config order; a
+    registered domain the config leaves out is listed in the claims as not run), copy each analysis
+    table to results/tables/<name>.csv, and write Figure 3's panels (results/tables/panels.json)."""
+    import shutil
     import pandas as pd
     from . import report
     from .config import load_config
-    from .io import write_table
+    from .domains import registry
+    from .io import atomic_path, write_json, write_table
     cfg = load_config(args.config)
+    specs = registry()
+    run = list(cfg["domains"])
+    out = Path(args.out_dir)
     for name in TABLES:
         frames = []
-        for domain in list(cfg["domains"]) + [d for d in ("sudoku", "protein") if d not in cfg["domains"]]:
-            part = Path(args.parts) / domain / f"{name}.csv"
-            if domain in cfg["domains"]:
-                frames.append(pd.read_csv(part, keep_default_na=(name != "claims")))
+        for domain in run + sorted(d for d in specs if d not in run):
+            if domain in run:
+                frames.append(pd.read_csv(Path(args.parts) / domain / f"{name}.csv", keep_default_na=(name != "claims")))
             elif name == "claims":
-                frames.append(report.not_run_claims(domain, cfg["scale"]))
-        write_table(pd.concat(frames, ignore_index=True), Path(args.out_dir) / name)
+                frames.append(report.not_run_claims(specs[domain], cfg["scale"]))
+        df = pd.concat(frames, ignore_index=True)
+        if name == "table2":
+            report.write_table2(df, out / name, {d: specs[d].title for d in run})
+        else:
+            write_table(df, out / name)
+    results = Path(args.parts).parents[1]
+    for domain in run:
+        for analysis in specs[domain].analyses:
+            src = results / domain / "analysis" / analysis.name / f"{analysis.name}.csv"
+            with atomic_path(out / f"{analysis.name}.csv") as tmp:
+                shutil.copyfile(src, tmp)
+    write_json(out / "panels.json", {d: {"title": specs[d].title, "metrics": list(specs[d].fig3_metrics),
+                                         "lower_is_better": list(specs[d].lower_is_better)} for d in run})
 
 
 def cmd_bench(args):
@@ -342,52 +362,7 @@ def cmd_manifest(args):
     write_manifest(Path(args.out), cfg, args.config, Path(args.results))
 
 
-def cmd_solve(args):
-    from .decoding import decode
-    from .device import pick_device
-    from .domains import get_domain
-    from .domains.sudoku.puzzles import format_grid, read_puzzles
-    from .io import load_torch
-    from .train_estimator import load_estimator
-    from .decoding import check_knobs
-    from .train_mdm import load_mdm
-    knobs = check_knobs(args.method, _parse_knobs(args.knob))     # the options first: nothing loaded yet
-    if args.method == "mi" and args.estimator is None:
-        raise UsageError("--method mi needs --estimator PATH (results/sudoku/estimator/head.pt, after `make paper`)")
-    loops = args.loops
-    if args.model is None:
-        from .config import load_config
-        from .shipped import REPO, shipped_model
-        args.model = str(shipped_model("sudoku"))
-        if loops is None:        # the shipped model with the default config's setting
-            loops = load_config(REPO / "config" / "default.yaml")["sudoku"].get("inference_loops")
-    state = load_torch(args.model)
-    if not isinstance(state, dict) or state.get("domain") != "sudoku" or "domain_cfg" not in state:
-        from .io import NotACheckpoint
-        what = f"domain {state.get('domain')!r}" if isinstance(state, dict) and state.get("domain") else "no domain"
-        raise NotACheckpoint(f"{args.model}: not a Sudoku MDM checkpoint ({what}); pass a model.pt written by "
-                             f"train-mdm, or leave --model out for the shipped one")
-    box = state["domain_cfg"]["box"]
-    domain = get_domain("sudoku", state["domain_cfg"])
-    device = pick_device(args.device)
-    model = load_mdm(domain, Path(args.model), device, loops=loops)
-    pairs = read_puzzles(args.file, box)
-    task = domain.task_from_pairs(Path(args.file).name, pairs)
-    if args.method == "sequential":
-        knobs.setdefault("order", "margin")      # the better order for Sudoku (Kim et al. 2025; our Table 2)
-    est = load_estimator(Path(args.estimator), device) if args.method == "mi" else None
-    res = decode(model, task.init, args.method, estimator=est, **knobs)
-    q = domain.quality(res.tokens, task)
-    for k, (grid, p) in enumerate(zip(res.tokens.tolist(), res.passes.tolist())):
-        sol = format_grid([v + 1 for v in grid])
-        ok = "valid" if q.solved[k] else f"INVALID ({q.violations[k]} violations)"
-        extra = f" label_passes={int(res.label_passes[k])}" if args.method == "mi-exact" else ""
-        match = "" if pairs[k][1] is None else (" matches-solution" if sol == format_grid(pairs[k][1]) else " differs-from-solution")
-        print(f"{sol} passes={p}{extra} {ok}{match}")
-    print(f"# {int(q.solved.sum())}/{len(q)} solved, mean passes {res.passes.float().mean():.2f}", file=sys.stderr)
-
-
-def _parse_knobs(items) -> dict:
+def parse_knobs(items) -> dict:
     out = {}
     for item in items or []:
         if "=" not in item:
@@ -410,8 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, help="CPU threads/processes (overrides the config's threads)")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
-    p = sub.add_parser("generate", help="generate a domain's datasets")
-    _common(p); p.add_argument("--out", required=True); p.set_defaults(fn=cmd_generate)
+    p = sub.add_parser("data", aliases=["generate"], help="make a domain's datasets (its one data step)")
+    _common(p); p.add_argument("--out", required=True)
+    p.add_argument("--repo", default=str(REPO), help="folder that shipped inputs given by relative paths are under")
+    p.set_defaults(fn=cmd_data)
 
     p = sub.add_parser("train-mdm", help="train (or resume) the masked diffusion model")
     _common(p); p.add_argument("--data", required=True); p.add_argument("--out", required=True)
@@ -433,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ship", help="copy a trained model.pt with its log, benchmark and config into data/ (make models)")
     p.add_argument("--results", required=True, help="results folder of the run that trained it (results/pretrain)")
     p.add_argument("--domain", required=True); p.add_argument("--config", required=True, help="the config that trained it")
-    p.add_argument("--out", required=True, help="e.g. data/sudoku/pretrained")
+    p.add_argument("--out", required=True, help="e.g. data/<domain>/pretrained")
     p.add_argument("--adopt", action="append", help="config whose checkpoint entry for this model gets the new checksum")
     p.set_defaults(fn=cmd_ship)
 
@@ -463,26 +440,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("tables", help="one domain's Table 1, Table 2, decoding sweep and claims (parts)")
     _common(p); p.add_argument("--estimator-eval", required=True); p.add_argument("--decodes", nargs="+", required=True)
-    p.add_argument("--contacts", help="contacts.csv (protein domain)")
+    p.add_argument("--analyses", nargs="*", default=[], help="folders of the domain's analyses (results/<domain>/analysis/<name>)")
     p.add_argument("--out-dir", required=True); p.set_defaults(fn=cmd_tables)
 
     p = sub.add_parser("combine", help="concatenate the per-domain table parts into results/tables")
     _common(p, domain=False); p.add_argument("--parts", required=True); p.add_argument("--out-dir", required=True)
     p.set_defaults(fn=cmd_combine)
 
-    p = sub.add_parser("download", help="protein inputs: copy the bundled data or download (UniProt, RCSB)")
-    _common(p, default="protein"); p.add_argument("--out", required=True)
-    p.add_argument("--bundled-root", default=".", help="folder that a relative protein.data.bundled_dir is under")
-    p.set_defaults(fn=cmd_download)
-
-    p = sub.add_parser("prepare", help="protein splits, decoding tasks and structure chains from downloaded inputs")
-    _common(p, default="protein"); p.add_argument("--raw", required=True); p.add_argument("--out", required=True)
-    p.set_defaults(fn=cmd_prepare)
-
-    p = sub.add_parser("contacts", help="exact/learned MI and baselines vs structure contacts, per chain")
-    _common(p, default="protein"); p.add_argument("--model", required=True); p.add_argument("--estimator")
-    p.add_argument("--chains", required=True); p.add_argument("--maps", required=True, help="folder for per-chain maps")
-    p.add_argument("--out", required=True); p.set_defaults(fn=cmd_contacts)
+    p = sub.add_parser("analyse", help="one of a domain's declared analyses (e.g. MI vs contacts) on the trained models")
+    _common(p); p.add_argument("--name", required=True, help="the analysis (the domain's SPEC.analyses)")
+    p.add_argument("--model", required=True); p.add_argument("--estimator")
+    p.add_argument("--data", required=True, help="the domain's data folder"); p.add_argument("--out", required=True)
+    p.set_defaults(fn=cmd_analyse)
 
     p = sub.add_parser("bench", help="labelling (batched vs naive), estimator and decoding cost on this device")
     _common(p, domain=False); p.add_argument("--results", default="results")
@@ -500,23 +469,19 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, domain=False); p.add_argument("--results", default="results"); p.add_argument("--out", required=True)
     p.set_defaults(fn=cmd_manifest)
 
-    p = sub.add_parser("solve", help="solve your own Sudoku puzzle file with a trained model")
-    p.add_argument("file", help="one puzzle per line: n*n characters, 0 or . for blanks (optional ,solution)")
-    p.add_argument("--model", help="trained MDM (default: the shipped data/sudoku/pretrained/model.pt, checksum verified)")
-    p.add_argument("--method", default="sequential", choices=["sequential", "topk", "threshold", "eb", "mi", "mi-exact"],
-                   help="decoder (default sequential: one cell per pass, margin order)")
-    p.add_argument("--knob", action="append", help="decoder knob name=value (repeatable), e.g. --knob eps=0.02")
-    p.add_argument("--estimator", help="trained MI head for --method mi")
-    p.add_argument("--loops", type=int, help="loops per pass of a looped model (default: config/default.yaml's "
-                   "sudoku.inference_loops for the shipped model, else as trained)")
-    p.add_argument("--device", default="auto")
-    p.set_defaults(fn=cmd_solve)
+    from .domains import registry
+    for spec in registry().values():      # commands a domain declares (e.g. `solve`)
+        for name, make in spec.commands.items():
+            help_text, add_arguments, run = make()
+            p = sub.add_parser(name, help=help_text)
+            add_arguments(p)
+            p.set_defaults(fn=run, results_only=True)
     return ap
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    quiet = args.quiet or args.cmd == "solve"     # solve prints results only; errors stay one line
+    quiet = args.quiet or getattr(args, "results_only", False)    # domain commands print results only
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     try:

@@ -1,4 +1,5 @@
-"""Loading and validating a workflow config (one YAML per scale) against the JSON schema."""
+"""Loading a workflow config (a base plus a per-scale overlay, merged) and validating it against the JSON
+schema: the shared sections plus every registered domain's own fragment."""
 from __future__ import annotations
 
 import itertools
@@ -10,44 +11,66 @@ import yaml
 from .errors import MdmiError
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 
 class ConfigError(MdmiError, ValueError):
     """A config that fails the schema or a cross-field check."""
 
 
-def validate(cfg: dict, source: str = "config") -> dict:
-    """Raise ConfigError with a one-line message naming the bad key; return cfg."""
+def schema(plugins: list[str] | None = None, base: Path | None = None) -> dict:
+    """The full JSON schema: the shared sections plus each registered domain's fragment (plugins
+    listed in a config are loaded first), each method's typed knobs, and the known domain names."""
     from .decoding import KNOBS, sweep_schema
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    schema["$defs"].update({f"sweep_{m}": sweep_schema(m) for m in KNOBS})   # each method's knobs, typed
+    from .domains import load_plugins, registry
+    load_plugins(plugins, base)
+    out = yaml.safe_load(SCHEMA_PATH.read_text())
+    out["$defs"].update({f"sweep_{m}": sweep_schema(m) for m in KNOBS})   # each method's knobs, typed
+    specs = registry()
+    for name, spec in specs.items():
+        out["properties"][name] = spec.schema
+    out["properties"]["domains"]["items"] = {"enum": sorted(specs)}
+    return out
+
+
+def validate(cfg: dict, source: str = "config", base: Path | None = None) -> dict:
+    """Raise ConfigError with a one-line message naming the bad key; return cfg."""
+    from .domains import get_spec
+    plugins = cfg.get("plugins") if isinstance(cfg, dict) else None
+    if plugins is not None and not (isinstance(plugins, list) and all(isinstance(x, str) for x in plugins)):
+        raise ConfigError(f"{source}: plugins must be a list of module names or .py paths")
     try:
-        jsonschema.validate(cfg, schema)
+        jsonschema.validate(cfg, schema(plugins, base))
     except jsonschema.ValidationError as e:
         where = "/".join(str(p) for p in e.absolute_path) or "<top>"
         raise ConfigError(f"{source}: invalid config at '{where}': {e.message} "
-                          f"(see workflow/schemas/config.schema.yaml)") from None
+                          f"(see workflow/schemas/config.schema.yaml and the domain's schema.yaml)") from None
     for domain in cfg["domains"]:
         if domain not in cfg:
             raise ConfigError(f"{source}: domains lists {domain!r} but the config has no '{domain}' section")
-        for section in ("train", "labels"):
-            s = cfg[domain][section]
-            if s["mask_min"] > s["mask_max"]:
-                raise ConfigError(f"{source}: {domain}.{section}.mask_min must be <= mask_max")
-        m = cfg[domain]["model"]
-        if m["d_model"] % m["n_heads"]:
+        section = cfg[domain]
+        for part in ("train", "labels"):
+            s = section.get(part, {})
+            if s.get("mask_min", 0) > s.get("mask_max", 1):
+                raise ConfigError(f"{source}: {domain}.{part}.mask_min must be <= mask_max")
+        m = section.get("model", {})
+        if "d_model" in m and "n_heads" in m and m["d_model"] % m["n_heads"]:
             raise ConfigError(f"{source}: {domain}.model.d_model must be divisible by n_heads")
-    if "protein" in cfg:
-        d = cfg["protein"]["data"]
-        if d["min_length"] > d["max_length"]:
-            raise ConfigError(f"{source}: protein.data.min_length must be <= max_length")
-        if d["source"] == "online" and "online" not in d:
-            raise ConfigError(f"{source}: protein.data.source is 'online' but protein.data.online is missing")
+        spec = get_spec(domain)
+        if spec.validate is not None:
+            spec.validate(section, source)
     return cfg
 
 
-def load_config(path: str | Path) -> dict:
-    path = Path(path)
+def deep_merge(base: dict, over: dict) -> dict:
+    """``over`` on top of ``base``: mappings merge key by key, anything else (lists too) is replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
     if not path.exists():
         raise ConfigError(f"{path}: config file not found; use one of config/*.yaml")
     try:
@@ -56,7 +79,46 @@ def load_config(path: str | Path) -> dict:
         raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    return validate(cfg, str(path))
+    return cfg
+
+
+def resolve(cfg: dict, path: Path | None = None) -> dict:
+    """Follow ``extends`` (a path relative to the file that says it): the base chain merged under
+    ``cfg``, so an overlay holds only what differs at its scale."""
+    seen = [] if path is None else [Path(path).resolve()]
+    cfg = _anchor_plugins(cfg, Path(path).parent if path is not None else None)
+    while "extends" in cfg:
+        rel = cfg.pop("extends")
+        here = Path(path).parent if path is not None else CONFIG_DIR
+        path = (here / rel).resolve()
+        if path in seen:
+            raise ConfigError(f"{path}: 'extends' loops back to a file already read ({' -> '.join(map(str, seen))})")
+        seen.append(path)
+        cfg = deep_merge(_anchor_plugins(_read_yaml(path), path.parent), cfg)
+    return cfg
+
+
+def _anchor_plugins(cfg: dict, folder: Path | None) -> dict:
+    """Plugin .py paths relative to the file that lists them become absolute (the resolved config is
+    read from results/ by every rule)."""
+    plugins = cfg.get("plugins")
+    if folder is None or not isinstance(plugins, list):
+        return cfg
+    fixed = [str((folder / p).resolve()) if isinstance(p, str) and p.endswith(".py") and not Path(p).is_absolute()
+             else p for p in plugins]
+    return {**cfg, "plugins": fixed}
+
+
+def resolved(path: str | Path) -> dict:
+    """A config file with its ``extends`` chain merged in (not validated): a complete config that can be
+    edited and written anywhere."""
+    path = Path(path)
+    return resolve(_read_yaml(path), path)
+
+
+def load_config(path: str | Path) -> dict:
+    """A config file resolved (``extends``) and validated; relative plugin paths are under its folder."""
+    return validate(resolved(path), str(path))
 
 
 def domain_config(cfg: dict, domain: str) -> dict:

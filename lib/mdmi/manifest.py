@@ -1,4 +1,8 @@
-"""results/manifest.json: for each paper item its files, executed notebook, config and scale."""
+"""results/manifest.json: for each paper item its files, executed notebook, config and scale.
+
+The shared items (Figure 3, Tables 1-2, claims) come from every run; each domain adds its own figures
+(``DomainSpec.figures``), listed as not run when a config leaves the domain out.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,32 +10,42 @@ from pathlib import Path
 from .errors import MissingInput
 from .io import write_json
 
-# paper item -> (notebook stem, output files relative to the results folder, domain or None for both)
-ITEMS = {
-    "fig1": ("fig1_sudoku_mi", ["figures/fig1_sudoku_mi.png", "figures/fig1_sudoku_mi.pdf",
-                                "sudoku/estimator/mi_by_relation.csv"], "sudoku"),
-    "fig2": ("fig2_protein_mi", ["figures/fig2_protein_mi.png", "figures/fig2_protein_mi.pdf",
-                                 "tables/contacts.csv"], "protein"),
-    "fig3": ("fig3_decoding", ["figures/fig3_decoding.png", "figures/fig3_decoding.pdf",
-                               "tables/decoding_sweep.csv"], None),
-    "table1": ("table1_estimator", ["tables/table1.csv", "tables/table1.md"], None),
-    "table2": ("table2_decoding", ["tables/table2.csv", "tables/table2.md"], None),
-    "claims": ("claims", ["tables/claims.csv", "tables/claims.md"], None),
+# shared paper items: item -> (notebook stem, output files relative to the results folder)
+SHARED = {
+    "fig3": ("fig3_decoding", ["figures/fig3_decoding.png", "figures/fig3_decoding.pdf", "tables/decoding_sweep.csv"]),
+    "table1": ("table1_estimator", ["tables/table1.csv", "tables/table1.md"]),
+    "table2": ("table2_decoding", ["tables/table2.csv", "tables/table2.md"]),
+    "claims": ("claims", ["tables/claims.csv", "tables/claims.md"]),
 }
 
 
-def expected_outputs(domains=("sudoku", "protein")) -> list[str]:
+def items(domains=None) -> dict:
+    """item -> (notebook stem, files relative to results, domain or None): the registered domains'
+    figures (all of them when ``domains`` is None), then the shared items."""
+    from .domains import registry
+    out = {}
+    for name, spec in registry().items():
+        if domains is not None and name not in domains:
+            continue
+        for fig in spec.figures:
+            files = [f"figures/{fig.stem}.png", f"figures/{fig.stem}.pdf", *fig.files]
+            out[fig.item] = (fig.stem, files, name)
+    out.update({k: (stem, files, None) for k, (stem, files) in SHARED.items()})
+    return out
+
+
+def expected_outputs(domains) -> list[str]:
     """Every file the manifest lists for a run of ``domains``, relative to the results folder."""
     out = []
-    for stem, files, domain in ITEMS.values():
-        if domain is None or domain in domains:
-            out += files + [f"notebooks/{stem}.ipynb", f"notebooks/{stem}.html"]
+    for stem, files, _ in items(domains).values():
+        out += files + [f"notebooks/{stem}.ipynb", f"notebooks/{stem}.html"]
     return out
 
 
 def write_manifest(path: Path, cfg: dict, config_path: str, results: Path) -> dict:
-    items = {}
-    for item, (stem, files, domain) in ITEMS.items():
+    from .domains import get_spec
+    entries = {}
+    for item, (stem, files, domain) in items().items():
         entry = {"files": [str(results / f) for f in files], "config": str(config_path), "scale": cfg["scale"],
                  "notebook": str(results / "notebooks" / f"{stem}.ipynb"),
                  "html": str(results / "notebooks" / f"{stem}.html")}
@@ -42,11 +56,16 @@ def write_manifest(path: Path, cfg: dict, config_path: str, results: Path) -> di
             if missing:
                 raise MissingInput(f"manifest: {missing[0]} is missing; run the workflow to produce it")
             entry["status"] = "done"
-        items[item] = entry
+        entries[item] = entry
     manifest = {"paper": "arXiv 2605.20187", "scale": cfg["scale"], "config": str(config_path),
-                "seed": cfg["seed"], "domains": cfg["domains"], "items": items}
-    if "protein" in cfg["domains"] and cfg["protein"]["backbone"] == "fallback":
-        manifest["protein_model"] = ("FALLBACK: a small ESM-C-architecture model trained on bundled data, "
-                                     "not ESM-C 300M; every protein figure, table row and claim says so")
+                "seed": cfg["seed"], "domains": cfg["domains"], "items": entries}
+    notes = {}
+    for name in cfg["domains"]:
+        spec = get_spec(name)
+        note = spec.manifest_note(cfg[name]) if spec.manifest_note else None
+        if note:
+            notes[name] = note
+    if notes:
+        manifest["model_notes"] = notes
     write_json(path, manifest)
     return manifest

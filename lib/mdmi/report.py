@@ -6,7 +6,7 @@ import pandas as pd
 
 from .stats import Estimate, combine, interp_quality, interval, resample_weights, verdict
 
-PAPER = {"speedup_low": 3.0, "speedup_high": 5.0, "sudoku_passes": 15.2, "protein_passes": 15.3}
+PAPER_SPEEDUP = "3-5x"      # the paper's headline, shared by every domain; per-domain values live in each DomainSpec
 
 
 def table1(domain: str, ev: dict, scale: str) -> pd.DataFrame:
@@ -112,8 +112,31 @@ def table2(domain: str, val: pd.DataFrame, test: pd.DataFrame, metric: str, tole
     return df
 
 
-TITLES = {"sudoku": "Sudoku", "protein": "Proteins"}
-PAPER_PASSES = {"sudoku": ("sudoku_passes", "hard", "hard test puzzles"), "protein": ("protein_passes", None, "test tasks")}
+TABLE2_COMMON = ["domain", "method", "knob", "n", "passes", "speedup_vs_sequential", "label_passes", "head_ms_per_seq",
+                 "wall_ms_per_seq", "guards_ok"]
+
+
+def write_table2(df: pd.DataFrame, stem, titles: dict) -> None:
+    """Table 2 as one CSV (common columns first, then each domain's own) and a Markdown part per domain
+    with only the columns that domain fills (``stem.md``); also ``stem_<domain>.csv`` per domain."""
+    from pathlib import Path
+    from .io import write_text
+    stem = Path(stem)
+    common = [c for c in TABLE2_COMMON if c in df]
+    tail = [c for c in ("model", "scale") if c in df]
+    own = [c for c in df.columns if c not in common and c not in tail]
+    df = df[common + own + tail]
+    write_text(stem.with_suffix(".csv"), df.to_csv(index=False))
+    parts = []
+    for domain, g in df.groupby("domain", sort=False):
+        g = g.dropna(axis=1, how="all")
+        write_text(stem.parent / f"{stem.name}_{domain}.csv", g.to_csv(index=False))
+        model = ", ".join(sorted(set(g["model"].astype(str)))) if "model" in g else ""
+        body = g.drop(columns=[c for c in ("domain", "model", "scale") if c in g])
+        parts.append(f"### {titles.get(domain, domain)}\n\nModel: {model}\n\n" + body.to_markdown(index=False))
+    write_text(stem.with_suffix(".md"), "\n\n".join(parts) + "\n")
+
+
 CLAIM_COLUMNS = ["claim", "paper_value", "measured", "estimate", "ci_low", "ci_high", "n", "rule", "holds",
                  "domain", "model", "scale"]
 
@@ -129,14 +152,15 @@ def _qmean(m, x: np.ndarray, ok: np.ndarray):
     return m(np.where(ok, x, 0.0)) / np.maximum(m(ok.astype(np.float64)), 1e-12)
 
 
-def _row(claim, paper, measured, est: Estimate | None, rule: str, holds: str | None) -> dict:
+def claim_row(claim, paper, measured, est: Estimate | None, rule: str, holds: str | None) -> dict:
+    """One row of claims.csv (a domain's own claims build theirs with this too)."""
     return {"claim": claim, "paper_value": paper, "measured": measured,
             "estimate": np.nan if est is None else est.value, "ci_low": np.nan if est is None else est.low,
             "ci_high": np.nan if est is None else est.high, "n": np.nan if est is None else est.n,
             "rule": rule, "holds": "" if holds is None else holds}
 
 
-def decoding_claims(domain: str, t2: pd.DataFrame, test: pd.DataFrame, metric: str, rules: dict,
+def decoding_claims(spec, t2: pd.DataFrame, test: pd.DataFrame, metric: str, rules: dict,
                     ref_knob: str, seed: int = 0) -> list[dict]:
     """Decoding claims for one domain, each with a paired bootstrap 95% interval over test sequences.
 
@@ -145,7 +169,7 @@ def decoding_claims(domain: str, t2: pd.DataFrame, test: pd.DataFrame, metric: s
     above -quality_margin. 'Beats X at matched passes' compares MI-guided decoding with X's
     quality-vs-passes curve interpolated at MI's passes, on the same resampled sequences.
     """
-    title, out = TITLES.get(domain, domain), []
+    title, out = spec.title, []
     level, reps, margin = rules["level"], rules["bootstrap"], rules["quality_margin"]
     pct = f"{100 * level:.0f}%"
     for method in [m for m in ("mi", "mi-exact") if m in set(t2.method)]:
@@ -164,9 +188,9 @@ def decoding_claims(domain: str, t2: pd.DataFrame, test: pd.DataFrame, metric: s
         name = "learned MI" if method == "mi" else "exact MI, oracle on a stratified subset"
         quality_rule = (f"quality preserved: {pct} CI of {metric}({method}) - {metric}(sequential, {ref_knob}) "
                         f"above -{margin}")
-        out.append(_row(f"{title}: {rules['speedup_min']:g}-5x fewer forward passes than sequential decoding, "
+        out.append(claim_row(f"{title}: {rules['speedup_min']:g}-5x fewer forward passes than sequential decoding, "
                         f"quality preserved ({name}; knob {row.knob} chosen on val)",
-                        "3-5x" if method == "mi" else "n/a (oracle, our addition)",
+                        PAPER_SPEEDUP if method == "mi" else "n/a (oracle, our addition)",
                         f"speedup {speed.text('.2f')}x; {metric} {np.mean(q_m[scored]):.3f} vs sequential "
                         f"{np.mean(q_s[scored]):.3f}, "
                         f"difference {drop.text()}" + ("" if guards else "; quality guards fail"),
@@ -175,24 +199,24 @@ def decoding_claims(domain: str, t2: pd.DataFrame, test: pd.DataFrame, metric: s
                         combine(v_speed, v_quality, "yes" if guards else "no")))
         if method != "mi":
             continue
-        key, band, what = PAPER_PASSES.get(domain, (None, None, "test tasks"))
-        if key:
+        if spec.paper_passes is not None:
+            paper, band, what = spec.paper_passes
             sub = np.ones(len(seqs), bool)
             if band:
                 bands = test[(test.method == method) & (test.knob == row.knob)].set_index("seq")["band"].reindex(seqs)
                 sub = (bands == band).to_numpy()
             if sub.sum() == 0:
-                out.append(_row(f"{title}: about {PAPER[key]} average forward passes with MI-guided decoding ({what})",
-                                PAPER[key], f"not measured (no {what})", None, "", None))
+                out.append(claim_row(f"{title}: about {paper} average forward passes with MI-guided decoding ({what})",
+                                paper, f"not measured (no {what})", None, "", None))
             else:
                 wb = resample_weights(int(sub.sum()), reps, seed + 1)
                 passes = interval(wb, lambda m: m(p_m[sub]), level)
                 dq = interval(wb, lambda m: _qmean(m, q_m[sub], scored[sub]) - _qmean(m, q_s[sub], scored[sub]), level)
-                limit = rules["paper_passes_slack"] * PAPER[key]
-                out.append(_row(f"{title}: about {PAPER[key]} average forward passes with MI-guided decoding ({what})",
-                                PAPER[key], f"{passes.text('.2f')} passes; {metric} {np.mean(q_m[sub & scored]):.3f} vs "
+                limit = rules["paper_passes_slack"] * paper
+                out.append(claim_row(f"{title}: about {paper} average forward passes with MI-guided decoding ({what})",
+                                paper, f"{passes.text('.2f')} passes; {metric} {np.mean(q_m[sub & scored]):.3f} vs "
                                 f"sequential {np.mean(q_s[sub & scored]):.3f} (difference {dq.text()})", passes,
-                                f"{pct} CI of mean passes <= {rules['paper_passes_slack']:g} x {PAPER[key]} = {limit:.1f}; "
+                                f"{pct} CI of mean passes <= {rules['paper_passes_slack']:g} x {paper} = {limit:.1f}; "
                                 + quality_rule.replace("quality preserved: ", "") + f" on {what}",
                                 combine(verdict(passes.low, passes.high, limit, higher_is_better=False),
                                         verdict(dq.low, dq.high, -margin))))
@@ -212,7 +236,7 @@ def decoding_claims(domain: str, t2: pd.DataFrame, test: pd.DataFrame, metric: s
                 return val if np.ndim(at) else float(val[0])
 
             g = interval(w, gap, level)
-            out.append(_row(f"{title}: MI-guided decoding beats {base} parallel decoding at matched passes",
+            out.append(claim_row(f"{title}: MI-guided decoding beats {base} parallel decoding at matched passes",
                             "qualitative", f"{metric}(mi) - {metric}({base} curve at mi's {np.mean(p_m):.2f} passes) = "
                             f"{g.text()} ({len(knobs)} {base} settings)", g,
                             f"{pct} CI of the paired difference > 0 (interpolated along the {base} knob sweep)",
@@ -220,12 +244,12 @@ def decoding_claims(domain: str, t2: pd.DataFrame, test: pd.DataFrame, metric: s
     return out
 
 
-def relation_claim(rel: dict, rules: dict) -> dict:
+def relation_claim(title: str, rel: dict, rules: dict) -> dict:
     lo, hi = rel.get("related_over_unrelated_ci", [np.nan, np.nan])
     est = Estimate(rel["related_over_unrelated"], lo, hi, int(rel.get("states", 0)))
     ok = verdict(lo, hi, rules["relation_ratio_min"])
     top = rel["top_pairs_related"] > rel["chance_related"]
-    return _row("Sudoku: MI maps recover the row/column/box constraints", "qualitative",
+    return claim_row(title, "qualitative",
                 f"related/unrelated mean MI {est.text('.1f')}x; top-|M| pairs related {rel['top_pairs_related']:.2f} "
                 f"vs chance {rel['chance_related']:.2f}", est,
                 f"{100 * rules['level']:.0f}% CI (bootstrap over states) of related/unrelated mean MI >= "
@@ -233,28 +257,11 @@ def relation_claim(rel: dict, rules: dict) -> dict:
                 combine(ok, "yes" if top else "no"))
 
 
-def contact_claim(contacts: pd.DataFrame, rules: dict, seed: int = 0) -> dict:
-    """Exact MI's mean top-L/5 precision against ``contact_chance_ratio`` x the chance rate, over chains."""
-    g = contacts.groupby("source", sort=False)[["p_at_L5", "p_at_L", "chance"]].mean()
-    parts = [f"{src} P@L/5 {r.p_at_L5:.3f}, P@L {r.p_at_L:.3f}" for src, r in g.iterrows()]
-    ex = contacts[contacts.source == "exact"].drop_duplicates("chain")
-    if not len(ex):
-        return _row("Proteins: MI maps recover residue contacts", "qualitative", "; ".join(parts), None, "", None)
-    w = resample_weights(len(ex), rules["bootstrap"], seed)
-    p, c = ex.p_at_L5.to_numpy(float), ex.chance.to_numpy(float)
-    est = interval(w, lambda m: m(p) / m(c), rules["level"])
-    return _row("Proteins: MI maps recover residue contacts", "qualitative",
-                f"mean over {len(ex)} chains: " + "; ".join(parts) + f"; chance {np.mean(c):.3f}; "
-                f"exact P@L/5 / chance {est.text('.2f')}", est,
-                f"{100 * rules['level']:.0f}% CI (bootstrap over chains) of exact-MI P@L/5 / chance >= "
-                f"{rules['contact_chance_ratio']:g}", verdict(est.low, est.high, rules["contact_chance_ratio"]))
-
-
-def estimator_claim(domain: str, ev: dict, rules: dict) -> dict:
+def estimator_claim(title: str, ev: dict, rules: dict) -> dict:
     c, a = ev["cost"], ev["all"]
     lo, hi = a.get("spearman_within_state_ci", [np.nan, np.nan])
     est = Estimate(a["spearman_within_state"], lo, hi, int(a.get("states", c.get("states", 0))))
-    return _row(f"{TITLES.get(domain, domain)}: full MI matrix in a single forward pass (vs |M|x|V| passes for exact labelling)",
+    return claim_row(f"{title}: full MI matrix in a single forward pass (vs |M|x|V| passes for exact labelling)",
                 "1 pass vs |M|x|V|", f"1 pass + head vs {c['exact_passes_per_state']:.0f} passes per state; "
                 f"within-state Spearman {est.text('.2f')} (pooled {a['spearman']:.2f}); wall times in Table 1", est,
                 f"{100 * rules['level']:.0f}% CI (bootstrap over held-out states) of the within-state Spearman >= "
@@ -263,30 +270,30 @@ def estimator_claim(domain: str, ev: dict, rules: dict) -> dict:
                         verdict(lo, hi, rules["estimator_spearman_min"])))
 
 
-def claims(domain: str, t2: pd.DataFrame | None, test: pd.DataFrame | None, ev: dict | None, rel: dict | None,
-           metric: str, rules: dict, scale: str, contacts: pd.DataFrame | None = None, ref_knob: str = "",
+def claims(spec, section: dict, t2: pd.DataFrame | None, test: pd.DataFrame | None, ev: dict | None,
+           metric: str, rules: dict, scale: str, tables: dict | None = None, ref_knob: str = "",
            seed: int = 0) -> pd.DataFrame:
     """Every numeric claim of the paper for one domain: the measured value, its interval, n, the rule
-    (thresholds from the config's ``claims`` section) and whether it holds: yes / no / inconclusive."""
+    (thresholds from the config's ``claims`` section, or the domain's own) and whether it holds:
+    yes / no / inconclusive. ``tables``: the domain's analysis tables by name, for its own claims."""
     rows = []
     if t2 is not None:
-        rows += decoding_claims(domain, t2, test, metric, rules, ref_knob, seed)
-    if rel is not None:
-        rows.append(relation_claim(rel, rules))
-    if contacts is not None:
-        rows.append(contact_claim(contacts, rules, seed))
+        rows += decoding_claims(spec, t2, test, metric, rules, ref_knob, seed)
+    rel = (ev or {}).get("relations")
+    if rel is not None and spec.relation_claim:
+        rows.append(relation_claim(spec.relation_claim, rel, rules))
+    if spec.claims is not None:
+        rows += spec.claims(section, {"tables": tables or {}, "test": test, "table2": t2}, rules, seed)
     if ev is not None:
-        rows.append(estimator_claim(domain, ev, rules))
+        rows.append(estimator_claim(spec.title, ev, rules))
     model = (ev or {}).get("model", "")
     df = pd.DataFrame(rows, columns=CLAIM_COLUMNS[:9])
-    df["domain"], df["model"], df["scale"] = domain, model, scale
+    df["domain"], df["model"], df["scale"] = spec.name, model, scale
     return df[CLAIM_COLUMNS]
 
 
-def not_run_claims(domain: str, scale: str) -> pd.DataFrame:
+def not_run_claims(spec, scale: str) -> pd.DataFrame:
     """Placeholder rows when a config leaves a domain out: the claims exist but were not measured."""
-    names = {"sudoku": ["Sudoku: 3-5x fewer forward passes than sequential decoding", "Sudoku: about 15.2 average forward passes"],
-             "protein": ["Proteins: MI maps recover residue contacts", "Proteins: about 15.3 average forward passes"]}
     return pd.DataFrame([{"claim": c, "paper_value": "", "measured": "not run (domain not in this config's domains)",
-                          "holds": "", "domain": domain, "model": "", "scale": scale} for c in names.get(domain, [])],
+                          "holds": "", "domain": spec.name, "model": "", "scale": scale} for c in spec.not_run_claims],
                         columns=CLAIM_COLUMNS)

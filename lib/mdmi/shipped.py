@@ -6,9 +6,10 @@
 - ``model.pt``              the checkpoint (with its training record: model/train config, seed, data fingerprint)
 - ``train_mdm.log``         the rule's log, ``train_log.csv`` the loss curve stored in the checkpoint
 - ``train_mdm.benchmark.tsv`` Snakemake's benchmark of the rule (wall time, peak memory), and the data step's
-- ``config.yaml``           the config that trained it
-- ``train_puzzles.txt.gz``  generated training data that is slow to regenerate (Sudoku's training
-  puzzles), which a config adopting the model reads instead (``data.train_puzzles_file``)
+- ``config.yaml``           the config that trained it (resolved: the base with the scale's overlay)
+- ``<file>.gz``             generated training data that is slow to regenerate (the domain's
+  ``DomainSpec.ship_data``, e.g. Sudoku's training puzzles), which a config adopting the model reads
+  instead (e.g. ``data.train_puzzles_file``)
 - ``SHA256``                the checkpoint's checksum, checked by :func:`shipped_model` before use
 
 ``config/default.yaml`` adopts the checkpoint through the checkpoint cache (``<domain>.checkpoint``:
@@ -39,8 +40,10 @@ def ship(results: Path, domain: str, config: Path, out: Path) -> str:
     state = load_torch(model)
     if "trained_with" not in state or state.get("domain") != domain:
         raise CheckpointMismatch(f"{model} is not a {domain} MDM trained by the workflow (no training record)")
+    from .domains import get_spec
     out.mkdir(parents=True, exist_ok=True)
-    copies = {model: out / "model.pt", config: out / "config.yaml",
+    resolved = results / "config.yaml"          # what the run read: the base merged with the scale's overlay
+    copies = {model: out / "model.pt", resolved if resolved.is_file() else config: out / "config.yaml",
               results / "logs" / f"{domain}_train_mdm.log": out / "train_mdm.log",
               results / "benchmarks" / f"{domain}_train_mdm.tsv": out / "train_mdm.benchmark.tsv"}
     for gen in sorted((results / "benchmarks").glob(f"{domain}_generate*.tsv")) + sorted(
@@ -54,7 +57,7 @@ def ship(results: Path, domain: str, config: Path, out: Path) -> str:
         elif src.is_file():
             with atomic_path(dst) as tmp:
                 shutil.copyfile(src, tmp)
-    for name in ("train_puzzles.txt",):      # training data that is expensive to regenerate ships with the model
+    for name in get_spec(domain).ship_data:      # training data that is expensive to regenerate ships with the model
         src = results / domain / "data" / name
         if src.is_file() and src.stat().st_size:
             with atomic_path(out / f"{name}.gz") as tmp:

@@ -48,9 +48,10 @@ def run_sweep(model, domain, task, method: str, sweep, *, estimator=None, max_ba
     sub = type(task)(task.name, init, task.target[idx], task.meta.iloc[idx].reset_index(drop=True))
     frames = []
     for knobs in knob_grid(sweep):
+        wants = bool(getattr(domain, "wants_states", False))    # quality that scores each pass (e.g. exact KL)
         res = decode(model, init, method, estimator=estimator, max_batch=max_batch, seed=seed, progress=True,
-                     oracle_chunk=oracle_chunk, **knobs)
-        q = domain.quality(res.tokens, sub, model)
+                     oracle_chunk=oracle_chunk, record_states=wants, **knobs)
+        q = domain.quality(res.tokens, sub, model, states=res.states) if wants else domain.quality(res.tokens, sub, model)
         df = pd.concat([sub.meta.reset_index(drop=True), q], axis=1)
         df.insert(0, "seq", idx)
         df.insert(0, "knob", knob_label(knobs))

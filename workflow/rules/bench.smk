@@ -7,7 +7,7 @@ def _bench_inputs(wc):
     files = [CONFIG]
     for d in DOMAINS:
         files += [f"{RESULTS}/{d}/mdm/model.pt", f"{RESULTS}/{d}/estimator/head.pt", f"{RESULTS}/{d}/labels/val.pt",
-                  data_file(d, "val")]
+                  data_manifest(d)]
     return files
 
 

@@ -1,16 +1,6 @@
 # The stages every domain shares: MDM -> exact MI labels -> estimator -> evaluation -> decoding
-# sweeps -> per-domain table parts. {domain} is one of config["domains"].
-DATA_FILES = {  # what a domain's data step writes: the training set and the per-split task file
-    "sudoku": {"train": "train_grids.txt", "split": "{split}.txt"},
-    "protein": {"train": "train.fasta", "split": "{split}_tasks.tsv"},
-}
-
-
-def data_file(domain, split=None):
-    name = DATA_FILES[domain]["train"] if split is None else DATA_FILES[domain]["split"].format(split=split)
-    return f"{RESULTS}/{domain}/data/{name}"
-
-
+# sweeps -> per-domain table parts. {domain} is one of config["domains"]; the data step and a
+# domain's own analyses are in data.smk.
 def cached_checkpoint(domain):
     """The supplied model.pt of a domain (config `<domain>.checkpoint`), or [] to train one
     (no checkpoint, or `retrain: true`)."""
@@ -21,7 +11,7 @@ def cached_checkpoint(domain):
 rule train_mdm:  # or, with <domain>.checkpoint set, verify and adopt a supplied model (no training)
     input:
         config_slice("model"),
-        data=lambda wc: data_file(wc.domain),
+        data=lambda wc: data_manifest(wc.domain),
         cached=lambda wc: cached_checkpoint(wc.domain),
     output:
         f"{RESULTS}/{{domain}}/mdm/model.pt",
@@ -42,7 +32,7 @@ rule label:
     input:
         config_slice("labels"),
         model=f"{RESULTS}/{{domain}}/mdm/model.pt",
-        data=lambda wc: data_file(wc.domain, "val" if wc.split == "train" else wc.split),
+        data=lambda wc: data_manifest(wc.domain),
     output:
         f"{RESULTS}/{{domain}}/labels/{{split}}.pt",
     wildcard_constraints:
@@ -105,7 +95,7 @@ rule eval_estimator:
 
 def _decode_inputs(wc):
     inputs = {"config": stage_config(wc.domain, "decode"), "model": f"{RESULTS}/{wc.domain}/mdm/model.pt",
-              "data": data_file(wc.domain, wc.split)}
+              "data": data_manifest(wc.domain)}
     if wc.method == "mi":
         inputs["head"] = f"{RESULTS}/{wc.domain}/estimator/head.pt"
     return inputs
@@ -135,12 +125,10 @@ rule decode:
 
 
 def _table_inputs(wc):
-    inputs = {"config": stage_config(wc.domain, "tables"), "eval": f"{RESULTS}/{wc.domain}/estimator/eval.json",
-              "decodes": expand(f"{RESULTS}/{wc.domain}/decode/{{split}}/{{method}}.csv", split=["val", "test"],
-                                method=METHODS[wc.domain])}
-    if wc.domain == "protein":
-        inputs["contacts"] = f"{RESULTS}/tables/contacts.csv"
-    return inputs
+    return {"config": stage_config(wc.domain, "tables"), "eval": f"{RESULTS}/{wc.domain}/estimator/eval.json",
+            "decodes": expand(f"{RESULTS}/{wc.domain}/decode/{{split}}/{{method}}.csv", split=["val", "test"],
+                              method=METHODS[wc.domain]),
+            "analyses": analysis_dirs(wc.domain)}
 
 
 rule tables:
@@ -148,11 +136,9 @@ rule tables:
         unpack(_table_inputs),
     output:
         expand(f"{RESULTS}/tables/parts/{{{{domain}}}}/{{name}}.{{ext}}", name=TABLE_NAMES, ext=["csv", "md"]),
-    params:
-        contacts=lambda wc: f"--contacts {RESULTS}/tables/contacts.csv" if wc.domain == "protein" else "",
     log:
         f"{RESULTS}/logs/{{domain}}_tables.log",
     threads: 1
     shell:
         "{PY} --threads {threads} tables --config {CONFIG} --domain {wildcards.domain} --estimator-eval {input.eval} "
-        "--decodes {input.decodes} {params.contacts} --out-dir {RESULTS}/tables/parts/{wildcards.domain} 2>&1 | tee {log}"
+        "--decodes {input.decodes} --analyses {input.analyses} --out-dir {RESULTS}/tables/parts/{wildcards.domain} 2>&1 | tee {log}"

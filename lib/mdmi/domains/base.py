@@ -1,14 +1,28 @@
-"""The one small interface through which a domain plugs into the core.
+"""The contract through which a domain plugs into the workflow: a :class:`DomainSpec` and a :class:`Domain`.
 
-The core (exact MI, estimator, decoders, training loops) sees only token tensors. A domain says
-how to make its data, build its backbone, score a completed sequence and, optionally, which
-pairs of positions are related a priori (for MI-by-relation analyses).
+The core (exact MI, estimator, decoders, training loops) sees only token tensors, and the shared
+code (CLI, tables, claims, manifest, rules, notebooks) sees only what a domain declares here. A
+domain is a module (or package) that defines ``SPEC = DomainSpec(...)``:
+
+- its config section (``schema``: a JSON-schema fragment merged into the top-level schema, and the
+  stage each of its own keys belongs to, ``stage_keys``),
+- how its data are made (``Domain.make_data``: one command, whatever the steps inside) and the files
+  that downstream stages read (``train_file``, ``task_file``),
+- its backbone (``Domain.build_model``), quality metrics (``Domain.quality``), optional relations
+  (``Domain.relations``) and analyses (``analyses``: steps after the estimator, e.g. contact maps or
+  a comparison with ground truth),
+- its claims (``title``, ``paper_passes``, ``relation_claim``, ``claims``) and figures (``figures``,
+  ``fig3_metrics``).
+
+Registration: a module inside ``mdmi.domains`` is found by itself; one elsewhere is listed in the
+config (``plugins: [my_package.my_domain]`` or a path to a ``.py`` file) or declared as a Python
+entry point in the group ``mdmi.domains``. See docs/extending.md.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import pandas as pd
 import torch
@@ -29,12 +43,16 @@ class Task:
 
 
 class Domain(Protocol):
+    """A configured domain: built by ``SPEC.make(section)`` from its config section."""
     name: str
+    cfg: dict                    # its config section (with the global seed added)
     primary_metric: str          # column of quality() that summarises success, higher is better (e.g. 'solved')
     extra_metrics: tuple         # further quality() columns reported in the tables
+    pretrained: bool             # True: the backbone comes with weights and is not trained by the workflow
 
-    def generate(self, cfg: dict, out_dir: Path, threads: int = 1) -> None:
-        """Write the domain's datasets (train sequences, val/test tasks) into out_dir."""
+    def make_data(self, out_dir: Path, threads: int = 1, repo: Path | None = None) -> None:
+        """Write the domain's datasets (train sequences, val/test tasks, anything its analyses read)
+        into out_dir; ``repo`` is the folder that relative paths to shipped inputs are under."""
 
     def build_model(self, cfg: dict) -> torch.nn.Module:
         """A fresh masked model (protocol of mdmi.protocol) from the model section of the config.
@@ -67,3 +85,57 @@ class Domain(Protocol):
         """Nominal sizes from the config alone, for cost projections (``python -m mdmi project``):
         ``length`` (typical L), ``values`` (V), ``architecture`` (an untrained model of the configured
         architecture, weights not loaded), ``tasks`` {split: (sequences, masked positions each)}."""
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure notebook of a domain (papermill; parameters ``results``, ``scale``, ``config_path``).
+
+    item: manifest key (e.g. 'fig1'); notebook: path to the .ipynb (relative to the repository for the
+    built-in domains, else absolute); inputs: files it reads, relative to the results folder; files:
+    what the manifest lists for it besides the figure itself."""
+    item: str
+    notebook: str
+    inputs: tuple[str, ...]
+    files: tuple[str, ...] = ()
+
+    @property
+    def stem(self) -> str:
+        return Path(self.notebook).stem
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A step after the estimator: ``run(domain, model, head, data_dir, out_dir, cfg, device)`` writes
+    ``<name>.csv`` (and anything else) into ``results/<domain>/analysis/<name>/``; the table is copied to
+    ``results/tables/<name>.csv`` and handed to the domain's ``claims``."""
+    name: str
+    run: Callable
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    """Everything the shared workflow knows about a domain (see the module docstring)."""
+    name: str                                   # config section, results folder, --domain value
+    title: str                                  # how tables and claims name it ("Sudoku")
+    make: Callable[[dict], "Domain"]            # the configured domain from its config section
+    schema: dict                                # JSON schema of the config section
+    train_file: str                             # training data, relative to results/<name>/data
+    task_file: str                              # per-split decoding tasks, with '{split}'
+    stage_keys: dict = field(default_factory=dict)    # own config keys -> stage (data, model, ...)
+    shipped_inputs: Callable[[dict, Path], list] | None = None   # files the data step reads (rerun triggers)
+    validate: Callable[[dict, str], None] | None = None           # cross-field checks of the section
+    paper_passes: tuple | None = None           # (paper's mean passes, band or None, 'what the band is')
+    relation_claim: str | None = None           # claim text when relations() exist
+    analyses: tuple[Analysis, ...] = ()
+    claims: Callable | None = None              # (section, context, rules, seed) -> claim rows; context holds
+                                                # 'tables' (analysis tables by name), 'test' (decode rows), 'table2'
+    table1_rows: Callable | None = None         # (analysis tables) -> extra Table 1 rows (e.g. fidelity to truth)
+    not_run_claims: tuple[str, ...] = ()        # claims listed as 'not run' when a config leaves it out
+    figures: tuple[Figure, ...] = ()
+    fig3_metrics: tuple[str, ...] = ()          # quality columns of its Figure 3 panels (primary first)
+    lower_is_better: tuple[str, ...] = ()       # metrics where lower is better (axis labels)
+    ship_data: tuple[str, ...] = ()             # generated data files slow to remake, shipped gzipped with a model
+    manifest_note: Callable[[dict], str | None] | None = None    # a line for the manifest (e.g. model caveats)
+    commands: dict = field(default_factory=dict)  # extra CLI commands: name -> (help, add_arguments, run)
+    docs: str = ""                              # one line: what the domain is, for listings

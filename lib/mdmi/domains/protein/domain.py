@@ -43,8 +43,10 @@ class ProteinDomain:
         return f"FALLBACK: small ESM-C-architecture model{size} trained here on bundled data, not ESM-C 300M"
 
     # ---------------------------------------------------------------- data
-    def generate(self, cfg: dict, out_dir: Path, threads: int = 1) -> None:
-        raise RuntimeError("protein data come from `python -m mdmi download` then `python -m mdmi prepare`")
+    def make_data(self, out_dir: Path, threads: int = 1, repo: Path | None = None) -> None:
+        """The family alignment and structures (bundled copy or download) -> splits, tasks, chains."""
+        from .workflow import make_data
+        make_data(self, out_dir, threads, repo)
 
     def train_sequences(self, data_dir: Path) -> torch.Tensor:
         records, _ = read_fasta(Path(data_dir) / "train.fasta", "reject")

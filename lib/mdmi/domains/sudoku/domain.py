@@ -69,6 +69,7 @@ class SudokuDomain:
     name = "sudoku"
     primary_metric = "solved"
     extra_metrics = ("cell_acc", "violations")
+    pretrained = False
 
     def __init__(self, cfg: dict):
         self.cfg = cfg
@@ -78,9 +79,13 @@ class SudokuDomain:
         self.mask_id = self.n
 
     # ---------------------------------------------------------------- data
-    def generate(self, cfg: dict, out_dir: Path, threads: int = 1) -> None:
-        data = self.cfg["data"]
-        seed = int(cfg["seed"])
+    def make_data(self, out_dir: Path, threads: int = 1, repo: Path | None = None) -> None:
+        """Training grids and puzzles, val/test puzzles (see the module docstring); a shipped
+        ``data.train_puzzles_file`` given relative to the repository is read under ``repo``."""
+        data = dict(self.cfg["data"])
+        if data.get("train_puzzles_file") and repo is not None and not Path(data["train_puzzles_file"]).is_absolute():
+            data["train_puzzles_file"] = str(Path(repo) / data["train_puzzles_file"])
+        seed = int(self.cfg["seed"])
         out_dir = Path(out_dir)
         train, seen, attempt = [], set(), 0
         with ProcessPoolExecutor(max_workers=max(1, threads)) as pool:
