@@ -26,7 +26,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 
-@dataclass
+@dataclass(eq=False)
 class PottsChain:
     """h: float[L, q] fields; J: float[L, K, q, q], J[i, d-1, a, b] couples x_i = a with x_{i+d} = b
     (entries with i + d >= L are ignored)."""
@@ -72,23 +72,48 @@ class PottsChain:
         return np.concatenate([self._log_z(clamp[s:s + chunk]) for s in range(0, len(clamp), chunk)]) \
             if len(clamp) else np.zeros(0)
 
+    def _transfer(self) -> np.ndarray:
+        """float[L, q^K, q^K]: M[t, s, s'] = exp(couplings of x_t with the K positions before it) when
+        the window s = (x_{t-K}..x_{t-1}) shifts into s' = (x_{t-K+1}..x_t), else 0 (rows t < K unused)."""
+        if getattr(self, "_M", None) is None:
+            L, q, K = self.length, self.states, self.range
+            S = q ** K
+            digits = np.array(list(product(range(q), repeat=K)))           # [S, K]: window state -> its values
+            M = np.zeros((L, S, S))
+            shift = (digits[:, 1:] * (q ** np.arange(K - 2, -1, -1))).sum(1) if K > 1 else np.zeros(S, dtype=int)
+            for t in range(K, L):
+                for s in range(S):
+                    for b in range(q):
+                        s_new = int(shift[s]) * q + b
+                        e = sum(self.J[t - d, d - 1, digits[s, K - d], b] for d in range(1, K + 1))
+                        M[t, s, s_new] = np.exp(e)
+            self._M, self._last = M, digits[:, -1]
+        return self._M
+
     def _log_z(self, clamp: np.ndarray) -> np.ndarray:
         L, q, K = self.length, self.states, self.range
         u = self._unary(clamp)                                     # [B, L, q]
         B = u.shape[0]
-        # alpha over the first K positions: axes (x_0 .. x_{K-1})
-        alpha = np.zeros((B,) + (q,) * K)
+        # log-potential of the first window (x_0 .. x_{K-1}), then probability space with rescaling
+        first = np.zeros((B,) + (q,) * K)
         for i in range(K):
-            alpha = alpha + _along(u[:, i], i, K)
-            for d in range(1, i + 1):                                # couplings inside the first window
-                alpha = alpha + _pair_along(self.J[i - d, d - 1], i - d, i, K)
-        with np.errstate(invalid="ignore"):
-            for t in range(K, L):                                    # add x_t, then sum out x_{t-K}
-                ext = alpha[..., None] + _along(u[:, t], K, K + 1)
-                for d in range(1, K + 1):                            # x_{t-d} sits on axis K - d
-                    ext = ext + _pair_along(self.J[t - d, d - 1], K - d, K, K + 1)
-                alpha = _lse(ext, axis=1)
-        return _lse(alpha.reshape(B, -1), axis=1)
+            first = first + _along(u[:, i], i, K)
+            for d in range(1, i + 1):
+                first = first + _pair_along(self.J[i - d, d - 1], i - d, i, K)
+        first = first.reshape(B, -1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            log_scale = first.max(1)
+            alpha = np.exp(first - np.where(np.isfinite(log_scale), log_scale, 0.0)[:, None])
+            M = self._transfer()
+            last = self._last
+            for t in range(K, L):                                   # x_t enters the window, x_{t-K} leaves
+                alpha = (alpha @ M[t]) * np.exp(u[:, t, last])
+                c = alpha.max(1)
+                alpha = alpha / np.where(c > 0, c, 1.0)[:, None]
+                log_scale = log_scale + np.log(c)
+            total = alpha.sum(1)
+            out = log_scale + np.log(total)
+        return np.where(np.isnan(out), -np.inf, out)
 
     # ------------------------------------------------------------------ conditionals
     def marginals(self, x: np.ndarray, free: np.ndarray) -> np.ndarray:
