@@ -242,7 +242,7 @@ def cmd_tables(args):
                 out / "decoding_sweep_by_band")
     from .domains import get_spec
     spec = get_spec(domain.name)
-    tables = {Path(d).name: pd.read_csv(Path(d) / f"{Path(d).name}.csv") for d in args.analyses}
+    tables = {f.stem: pd.read_csv(f) for d in args.analyses for f in sorted(Path(d).glob("*.csv"))}  # every analysis table
     t1 = report.table1(domain.name, ev, scale)
     if spec.table1_rows is not None:           # the domain's own fidelity rows (e.g. against a known truth)
         extra = pd.DataFrame(spec.table1_rows(tables))

@@ -106,9 +106,10 @@ class Figure:
 
 @dataclass(frozen=True)
 class Analysis:
-    """A step after the estimator: ``run(domain, model, head, data_dir, out_dir, cfg, device)`` writes
-    ``<name>.csv`` (and anything else) into ``results/<domain>/analysis/<name>/``; the table is copied to
-    ``results/tables/<name>.csv`` and handed to the domain's ``claims``."""
+    """A step after the estimator: ``run(domain, model, head, data_dir, out_dir, cfg, device, label)``
+    writes ``<name>.csv`` (and anything else) into ``results/<domain>/analysis/<name>/``; that table is
+    copied to ``results/tables/<name>.csv``, and every CSV of the folder is handed, by file stem, to the
+    domain's ``claims`` and ``table1_rows``."""
     name: str
     run: Callable
 

@@ -6,8 +6,8 @@ here every conditional the MDM is supposed to learn can be computed exactly, so
 
 - the model's exact MI and the estimator's MI can be compared with the *true* conditional MI
   (the ``truth`` analysis, ``workflow.truth``), and
-- every decoded sequence is scored exactly: ``cond_ll`` is its true conditional log-likelihood per
-  filled position, log p(x_M | x_V) / |M|, and ``parallel_tc`` the summed total correlation of the
+- every decoded sequence is scored exactly: ``loglik`` is its true log p(x), ``cond_ll`` its true
+  conditional log-likelihood per filled position, log p(x_M | x_V) / |M|, and ``parallel_tc`` the summed total correlation of the
   sets filled in parallel, KL(p(x_S | x_V) || prod p(x_i | x_V)) per pass (0 when every set was
   conditionally independent given what was visible: nothing lost by filling it at once).
 
@@ -51,7 +51,7 @@ def _decode(s: str) -> list[int]:
 class PottsDomain:
     name = "potts"
     primary_metric = "cond_ll"
-    extra_metrics = ("parallel_tc", "tc_tractable")
+    extra_metrics = ("loglik", "parallel_tc", "tc_tractable")
     pretrained = False
     wants_states = True          # quality() scores each pass's parallel set: decode records the states
 
@@ -132,7 +132,8 @@ class PottsDomain:
 
     # ---------------------------------------------------------------- quality
     def quality(self, final: torch.Tensor, task: Task, model=None, states: list | None = None) -> pd.DataFrame:
-        """cond_ll: true log p(x_M | x_V) / |M| of each completion; parallel_tc: summed total correlation
+        """cond_ll: true log p(x_M | x_V) / |M| of each completion; loglik: its true log p(x) (nats);
+        parallel_tc: summed total correlation
         of the sets filled in one pass (from ``states``, the decoder's states before each pass; NaN when a
         set exceeds ``truth.max_set`` positions), tc_tractable: whether every set could be scored."""
         x = final.numpy()
@@ -142,8 +143,9 @@ class PottsDomain:
         free = np.full(self.length, -1)
         lz_all = self.chain.log_z(free[None])[0]
         lz_vis = self.chain.log_z(np.where(visible, init, -1))
-        cond_ll = (self.chain.log_prob(x) - (lz_vis - lz_all)) / n_masked
-        out = pd.DataFrame({"cond_ll": cond_ll})
+        loglik = self.chain.log_prob(x)
+        cond_ll = (loglik - (lz_vis - lz_all)) / n_masked
+        out = pd.DataFrame({"cond_ll": cond_ll, "loglik": loglik})
         if states:
             max_set = int(self.cfg["truth"]["max_set"])
             steps = [s.numpy() for s in states] + [x]
