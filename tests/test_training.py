@@ -193,6 +193,9 @@ def test_ship_copies_the_model_with_its_records_and_the_checksum_is_enforced(tra
     assert "sha256:" in snippet and (out / "train_log.csv").read_text().startswith("step,loss")
     assert (out / "config.yaml").read_text() == "scale: pretrain\n" and (out / "train_mdm.log").exists()
     assert shipped_model("sudoku", root=tmp_path / "repo") == out / "model.pt"
+    (results / "config.yaml").write_text("scale: pretrain\nresolved: true\n")    # what the run read wins
+    ship(results, "sudoku", cfg, out)
+    assert (out / "config.yaml").read_text() == "scale: pretrain\nresolved: true\n"
     from mdmi.io import file_sha256
     from mdmi.shipped import adopt_in_config
     default = tmp_path / "default.yaml"

@@ -5,7 +5,8 @@
 
 - ``model.pt``              the checkpoint (with its training record: model/train config, seed, data fingerprint)
 - ``train_mdm.log``         the rule's log, ``train_log.csv`` the loss curve stored in the checkpoint
-- ``train_mdm.benchmark.tsv`` Snakemake's benchmark of the rule (wall time, peak memory), and the data step's
+- ``train_mdm.benchmark.tsv`` Snakemake's benchmark of the rule (wall time, peak memory), and
+  ``data.benchmark.tsv`` the data step's
 - ``config.yaml``           the config that trained it (resolved: the base with the scale's overlay)
 - ``<file>.gz``             generated training data that is slow to regenerate (the domain's
   ``DomainSpec.ship_data``, e.g. Sudoku's training puzzles), which a config adopting the model reads
@@ -46,9 +47,9 @@ def ship(results: Path, domain: str, config: Path, out: Path) -> str:
     copies = {model: out / "model.pt", resolved if resolved.is_file() else config: out / "config.yaml",
               results / "logs" / f"{domain}_train_mdm.log": out / "train_mdm.log",
               results / "benchmarks" / f"{domain}_train_mdm.tsv": out / "train_mdm.benchmark.tsv"}
-    for gen in sorted((results / "benchmarks").glob(f"{domain}_generate*.tsv")) + sorted(
-            (results / "benchmarks").glob(f"{domain}_download*.tsv")):
-        copies[gen] = out / f"{gen.stem.removeprefix(domain + '_')}.benchmark.tsv"
+    data_bench = results / "benchmarks" / f"{domain}_data.tsv"      # the data step's benchmark
+    if data_bench.is_file():
+        copies[data_bench] = out / "data.benchmark.tsv"
     for src, dst in copies.items():
         if src.is_file() and src.suffix == ".log":      # progress bars: keep each line's final state
             with open(src, newline="") as fh:                 # keep the carriage returns to split on
