@@ -45,7 +45,7 @@ bench: $(STAMP)   # after `make paper`: labelling/estimator/decoding cost -> res
 DOMAIN ?= sudoku
 ablation: $(STAMP)
 	$(BIN)/python -m mdmi unlock-stale
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake results/$(DOMAIN)/data/val.txt --cores $(CORES) --resources gpu=$(GPUS) --configfile $(CONFIG)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake results/$(DOMAIN)/data/MANIFEST.json --cores $(CORES) --resources gpu=$(GPUS) --configfile $(CONFIG)
 	$(BIN)/python -m mdmi ablate --config $(CONFIG) --domain $(DOMAIN) --data results/$(DOMAIN)/data --out results/ablation/$(DOMAIN)
 
 readme: $(STAMP)   # after `make paper`: regenerate the README's results block from results/tables
