@@ -89,6 +89,23 @@ def test_a_plugin_listed_in_the_config_is_registered_and_validated(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+def test_an_installed_entry_point_is_registered(monkeypatch):
+    """A package that declares `[project.entry-points."mdmi.domains"]` plugs in with no config at all."""
+    import mdmi.domains as reg
+    from dataclasses import replace
+    spec = replace(get_spec("potts"), name="potts_from_a_package", title="Potts (package)")
+
+    class EntryPoint:
+        name, value = "potts_from_a_package", "some_pkg.domain:SPEC"
+
+        def load(self):
+            return spec
+    monkeypatch.setattr(reg, "entry_points", lambda group: [EntryPoint()] if group == "mdmi.domains" else [])
+    monkeypatch.setattr(reg, "_SCANNED", False)
+    monkeypatch.setattr(reg, "_REGISTRY", dict(reg._REGISTRY))
+    assert reg.get_spec("potts_from_a_package") is spec and "potts_from_a_package" not in reg.builtin()
+
+
 def test_unknown_domain_is_one_line(tmp_path):
     with pytest.raises(Exception, match="unknown domain 'chess'.*known: "):
         get_spec("chess")
