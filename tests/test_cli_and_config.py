@@ -4,7 +4,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from mdmi.config import ConfigError, knob_grid, load_config, validate
 from conftest import resolved_config

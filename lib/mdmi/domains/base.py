@@ -20,6 +20,7 @@ entry point in the group ``mdmi.domains``. See docs/extending.md.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
@@ -140,3 +141,12 @@ class DomainSpec:
     manifest_note: Callable[[dict], str | None] | None = None    # a line for the manifest (e.g. model caveats)
     commands: dict = field(default_factory=dict)  # extra CLI commands: name -> (help, add_arguments, run)
     docs: str = ""                              # one line: what the domain is, for listings
+
+
+def lazy(module: str, name: str) -> Callable:
+    """``module.name`` imported on first call: a SPEC can name its domain's heavy code (torch models,
+    biopython) while listing the registry stays cheap."""
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+    call.__qualname__ = f"lazy({module}.{name})"
+    return call

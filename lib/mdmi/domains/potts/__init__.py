@@ -11,19 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from ..base import Analysis, DomainSpec, Figure
+from ..base import Analysis, DomainSpec, Figure, lazy
 
-
-def _make(section: dict):
-    from .domain import PottsDomain
-    return PottsDomain(section)
-
-
-def _lazy(name):
-    def call(*args, **kwargs):
-        from . import workflow
-        return getattr(workflow, name)(*args, **kwargs)
-    return call
+_WORKFLOW = f"{__name__}.workflow"
 
 
 def _validate(section: dict, source: str) -> None:
@@ -40,16 +30,16 @@ def _validate(section: dict, source: str) -> None:
 SPEC = DomainSpec(
     name="potts",
     title="Potts",
-    make=_make,
+    make=lazy(f"{__name__}.domain", "PottsDomain"),
     schema=yaml.safe_load(Path(__file__).with_name("schema.yaml").read_text()),
     train_file="train.txt",
     task_file="{split}_tasks.csv",
     stage_keys={"chain": "data", "truth": "analysis"},
     validate=_validate,
     relation_claim="Potts: MI maps recover the coupling range (pairs within K positions vs farther)",
-    analyses=(Analysis("truth", _lazy("truth")),),
-    claims=_lazy("claims"),
-    table1_rows=_lazy("table1_rows"),
+    analyses=(Analysis("truth", lazy(_WORKFLOW, "truth")),),
+    claims=lazy(_WORKFLOW, "claims"),
+    table1_rows=lazy(_WORKFLOW, "table1_rows"),
     not_run_claims=("Potts: the MDM's exact MI ranks pairs as the true conditional MI does",),
     figures=(Figure("fig4", "notebooks/fig4_potts_truth.ipynb",
                     inputs=("potts/analysis/truth", "tables/truth.csv"), files=("tables/truth.csv",)),),

@@ -6,41 +6,31 @@ from pathlib import Path
 
 import yaml
 
-from ..base import Analysis, DomainSpec, Figure
+from ..base import Analysis, DomainSpec, Figure, lazy
 
-
-def _make(section: dict):
-    from .domain import ProteinDomain
-    return ProteinDomain(section)
-
-
-def _lazy(name):
-    def call(*args, **kwargs):
-        from . import workflow
-        return getattr(workflow, name)(*args, **kwargs)
-    return call
+_WORKFLOW = f"{__name__}.workflow"
 
 
 SPEC = DomainSpec(
     name="protein",
     title="Proteins",
-    make=_make,
+    make=lazy(f"{__name__}.domain", "ProteinDomain"),
     schema=yaml.safe_load((Path(__file__).with_name("schema.yaml")).read_text()),
     train_file="train.fasta",
     task_file="{split}_tasks.tsv",
     stage_keys={"tasks": "data", "backbone": "model", "weights": "model", "hidden_layer": "model",
                 "contacts": "analysis", "quality": "decode", "claims": "tables"},
-    shipped_inputs=_lazy("shipped_inputs"),
-    validate=_lazy("validate"),
+    shipped_inputs=lazy(_WORKFLOW, "shipped_inputs"),
+    validate=lazy(_WORKFLOW, "validate"),
     paper_passes=(15.3, None, "test tasks"),
-    analyses=(Analysis("contacts", _lazy("contacts")),),
-    claims=_lazy("claims"),
+    analyses=(Analysis("contacts", lazy(_WORKFLOW, "contacts")),),
+    claims=lazy(_WORKFLOW, "claims"),
     not_run_claims=("Proteins: MI maps recover residue contacts", "Proteins: about 15.3 average forward passes"),
     figures=(Figure("fig2", "notebooks/fig2_protein_mi.ipynb",
                     inputs=("tables/contacts.csv", "protein/analysis/contacts"),
                     files=("tables/contacts.csv",)),),
     fig3_metrics=("recovery", "pppl"),
     lower_is_better=("pppl", "low_complexity", "max_run"),
-    manifest_note=_lazy("manifest_note"),
+    manifest_note=lazy(_WORKFLOW, "manifest_note"),
     docs="proteins: ESM-C, or a small model trained here on a bundled family; contacts from structures",
 )

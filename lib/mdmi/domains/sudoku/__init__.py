@@ -7,12 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from ..base import DomainSpec, Figure
-
-
-def _make(section: dict):
-    from .domain import SudokuDomain
-    return SudokuDomain(section)
+from ..base import DomainSpec, Figure, lazy
 
 
 def _shipped(section: dict, repo: Path) -> list[str]:
@@ -28,7 +23,7 @@ def _solve_command():
 SPEC = DomainSpec(
     name="sudoku",
     title="Sudoku",
-    make=_make,
+    make=lazy(f"{__name__}.domain", "SudokuDomain"),
     schema=yaml.safe_load((Path(__file__).with_name("schema.yaml")).read_text()),
     train_file="train_grids.txt",
     task_file="{split}.txt",
