@@ -86,8 +86,6 @@ SPEC = DomainSpec(
                            "estimator": {"$ref": "#/$defs/estimator"}, "decode": {"$ref": "#/$defs/decode"},
                            "checkpoint": {"$ref": "#/$defs/checkpoint"}},
             "additionalProperties": False},
-    train_file="train.txt",
-    task_file="{split}.csv",
     stage_keys={"length": "data", "tasks": "data", "samples": "data"},
     fig3_metrics=("valid",),
 )

@@ -7,13 +7,6 @@ def data_manifest(domain):
     return f"{RESULTS}/{domain}/data/MANIFEST.json"
 
 
-def data_file(domain, split=None):
-    """The training data or a split's tasks, as the domain names them (for reading, not as a target)."""
-    spec = SPECS[domain]
-    name = spec.train_file if split is None else spec.task_file.format(split=split)
-    return f"{RESULTS}/{domain}/data/{name}"
-
-
 def _shipped_inputs(wc):
     """Shipped files the domain's data step reads (so editing one reruns it)."""
     spec = SPECS[wc.domain]

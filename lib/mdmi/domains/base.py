@@ -6,8 +6,8 @@ domain is a module (or package) that defines ``SPEC = DomainSpec(...)``:
 
 - its config section (``schema``: a JSON-schema fragment merged into the top-level schema, and the
   stage each of its own keys belongs to, ``stage_keys``),
-- how its data are made (``Domain.make_data``: one command, whatever the steps inside) and the files
-  that downstream stages read (``train_file``, ``task_file``),
+- how its data are made (``Domain.make_data``: one command, whatever the steps inside; the stages
+  after it read the data through the domain object, never by file name),
 - its backbone (``Domain.build_model``), quality metrics (``Domain.quality``), optional relations
   (``Domain.relations``) and analyses (``analyses``: steps after the estimator, e.g. contact maps or
   a comparison with ground truth),
@@ -122,8 +122,6 @@ class DomainSpec:
     title: str                                  # how tables and claims name it ("Sudoku")
     make: Callable[[dict], "Domain"]            # the configured domain from its config section
     schema: dict                                # JSON schema of the config section
-    train_file: str                             # training data, relative to results/<name>/data
-    task_file: str                              # per-split decoding tasks, with '{split}'
     stage_keys: dict = field(default_factory=dict)    # own config keys -> stage (data, model, ...)
     shipped_inputs: Callable[[dict, Path], list] | None = None   # files the data step reads (rerun triggers)
     validate: Callable[[dict, str], None] | None = None           # cross-field checks of the section

@@ -16,8 +16,6 @@ SPEC = DomainSpec(
     title="Proteins",
     make=lazy(f"{__name__}.domain", "ProteinDomain"),
     schema=yaml.safe_load((Path(__file__).with_name("schema.yaml")).read_text()),
-    train_file="train.fasta",
-    task_file="{split}_tasks.tsv",
     stage_keys={"tasks": "data", "backbone": "model", "weights": "model", "hidden_layer": "model",
                 "contacts": "analysis", "quality": "decode", "claims": "tables"},
     shipped_inputs=lazy(_WORKFLOW, "shipped_inputs"),
