@@ -17,7 +17,8 @@ _CONFIGFILE = ([Path(f) for f in workflow.overwrite_configfiles] or [Path(workfl
 _resolved = resolve(dict(config), _CONFIGFILE)
 config.clear()
 config.update(_resolved)
-validate(config, "--configfile")
+if workflow.is_main_process:      # a job's own Snakemake (e.g. on a Slurm node) gets the config already checked
+    validate(config, "--configfile")
 
 
 def _anchor_paths(node):
