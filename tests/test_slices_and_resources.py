@@ -19,6 +19,8 @@ def test_a_slice_holds_its_stage_and_the_stages_before_only():
     data = stage_slice(cfg, "sudoku", "data")
     assert set(data["sudoku"]) == {"box", "data"} and data["domains"] == ["sudoku"] and data["stage"] == "data"
     assert "claims" not in data and "resources" not in data and "protein" not in data
+    one = stage_slice({**cfg, "domains": ["sudoku"]}, "sudoku", "data")      # sections of domains not run
+    assert one == data and "potts" not in one
     decode = stage_slice(cfg, "sudoku", "decode")
     assert {"data", "model", "train", "labels", "estimator", "decode"} <= set(decode["sudoku"])
     assert "ablation" not in decode["sudoku"] and "claims" not in decode

@@ -162,10 +162,11 @@ def stage_slice(cfg: dict, domain: str, stage: str) -> dict:
     as its ``--config`` and nothing else, so a change to any key it reads changes the slice (its file
     name carries a digest of the content) and reruns the stage: a command reading a key outside its
     slice fails at once instead of silently missing a rerun."""
-    from .domains import get_spec
+    from .domains import get_spec, load_plugins, registry
     if stage not in STAGE_READS:
         raise ConfigError(f"unknown stage {stage!r}; one of {', '.join(STAGE_READS)}")
-    names = set(cfg["domains"])
+    load_plugins(cfg.get("plugins"))
+    names = set(cfg["domains"]) | set(registry())        # every domain's section, run or not
     stage_of = {k: s for s, keys in STAGE_SECTIONS.items() for k in keys}
     stage_of.update(get_spec(domain).stage_keys)
     shared = {k: v for k, v in cfg.items() if k not in names and k not in NOT_SLICED}
