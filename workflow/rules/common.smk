@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from mdmi.config import dump, resolve, stage_slice, validate, STAGE_READS
-from mdmi.domains import get_spec
+from mdmi.domains import get_spec, load_plugins
 from mdmi.resources import declared, gpu_jobs
 
 
@@ -17,7 +17,8 @@ _CONFIGFILE = ([Path(f) for f in workflow.overwrite_configfiles] or [Path(workfl
 _resolved = resolve(dict(config), _CONFIGFILE)
 config.clear()
 config.update(_resolved)
-if workflow.is_main_process:      # a job's own Snakemake (e.g. on a Slurm node) gets the config already checked
+load_plugins(config.get("plugins"))   # domains of the config's plug-ins, registered in every process
+if workflow.is_main_process:      # a job's own Snakemake (a Slurm job, a run: block) gets the config already checked
     validate(config, "--configfile")
 
 
