@@ -153,3 +153,17 @@ def test_knobs_are_chosen_on_validation_rows_only():
     assert chosen(rows("val", "k=2"), rows("test", "k=2")) == "k=2"
     assert chosen(rows("val", "k=2"), rows("test", "k=8")) == "k=2"      # test rows do not move the choice
     assert chosen(rows("val", "k=8"), rows("test", "k=2")) == "k=8"      # val rows do
+
+
+def test_table2_sequential_row_is_the_reference_setting():
+    """Sequential decoding's row in Table 2 is the setting every other method is compared with (its best
+    on validation), not the first of its equally fast settings."""
+    import pandas as pd
+    from mdmi.report import choose_knobs
+    rows = []
+    for seq in range(6):
+        rows.append(dict(method="sequential", knob="order=confidence", seq=seq, passes=50, label_passes=0, solved=float(seq < 3)))
+        rows.append(dict(method="sequential", knob="order=margin", seq=seq, passes=50, label_passes=0, solved=float(seq < 4)))
+        rows.append(dict(method="mi", knob="eps=0.1", seq=seq, passes=10, label_passes=0, solved=float(seq < 4)))
+    chosen, ref = choose_knobs(pd.DataFrame(rows), "solved", tolerance=0.5)
+    assert ref == "order=margin" and chosen["sequential"] == "order=margin" and chosen["mi"] == "eps=0.1"

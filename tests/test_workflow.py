@@ -59,6 +59,9 @@ def ci_run(tmp_path_factory):
     wd = tmp_path_factory.mktemp("ci_run")
     r = snakemake("--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"), cwd=wd)
     assert r.returncode == 0, (r.stdout + r.stderr)[-5000:]
+    if os.environ.get("MDMI_CI_TABLES"):      # .ci/run: make test-slurm compares its Slurm run with these
+        import shutil
+        shutil.copytree(wd / "results" / "tables", os.environ["MDMI_CI_TABLES"], dirs_exist_ok=True)
     return wd
 
 
@@ -92,6 +95,48 @@ def test_ci_run_produces_every_manifest_output(ci_run):
     assert md.count("### ") == len(domains)
     panels = json.loads((ci_run / "results" / "tables" / "panels.json").read_text())
     assert set(panels) == domains
+
+
+def test_ci_run_declares_enough_resources_for_every_job(ci_run):
+    """The resources rule ran (part of `all`): every job of the run has a benchmark and stayed inside the
+    memory and time its rule declares in the config."""
+    rows = pd.read_csv(ci_run / "results" / "benchmarks" / "resources.csv")
+    assert {"data", "train_mdm", "label", "train_estimator", "eval_estimator", "decode", "tables", "analysis",
+            "combine_tables", "notebook"} <= set(rows.rule)
+    assert len(rows) == len(list((ci_run / "results" / "benchmarks").glob("*/*.tsv")))
+    assert (rows.mem_used <= 1).all() and (rows.time_used <= 1).all() and (rows.max_rss_mb > 0).all()
+
+
+def test_nothing_is_written_at_parse_time(tmp_path):
+    """Parsing the workflow (a dry run) writes no config or slice: rules do (workflow/rules/config.smk)."""
+    r = snakemake("-n", "--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [p.name for p in tmp_path.iterdir()] == [".snakemake"]
+    assert "rule config_slice" in r.stdout and "rule resolved_config" in r.stdout
+
+
+def test_each_command_receives_only_its_stage_slice(ci_run):
+    """Every rule that runs a domain stage is given its slice (results/config/<domain>/<stage>-<digest>.yaml)
+    as --config, and the file there is the slice of the run's config."""
+    import yaml
+    from mdmi.config import dump, stage_slice
+    cfg = yaml.safe_load((ci_run / "results" / "config.yaml").read_text())
+    r = snakemake("-n", "-p", "--forceall", "--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"), cwd=ci_run)
+    assert r.returncode == 0, r.stdout + r.stderr
+    logs = r.stdout
+    for d in cfg["domains"]:
+        for stage in ("data", "model", "labels", "estimator", "decode", "tables"):
+            text, digest = dump(stage_slice(cfg, d, stage))
+            path = ci_run / "results" / "config" / d / f"{stage}-{digest}.yaml"
+            assert path.read_text() == text, path
+            assert f"--config results/config/{d}/{stage}-{digest}.yaml --domain {d}" in logs, (d, stage)
+
+
+def test_lint_leaves_only_the_explained_warning(tmp_path):
+    """`snakemake --lint`: the only warning left is the per-rule conda environment (see the Snakefile)."""
+    r = snakemake("--lint", "--configfile", str(ROOT / "config" / "ci.yaml"), cwd=tmp_path)
+    kinds = {ln.strip().rstrip(":") for ln in (r.stdout + r.stderr).splitlines() if ln.startswith("    * ")}
+    assert kinds == {"* Specify a conda environment or container for each rule."}, kinds
 
 
 def test_ci_run_protein_half_is_labelled_and_complete(ci_run):
@@ -259,6 +304,13 @@ def test_editing_a_decoding_knob_reruns_only_what_depends_on_it(ci_run, tmp_path
     assert {"decode", "tables", "combine_tables"} <= jobs
     assert not jobs & {"data", "train_mdm", "label", "train_estimator", "analysis"}, jobs
     assert "protein/decode" not in r.stdout and "potts/decode" not in r.stdout     # the other domains are untouched
+    # what a job asks of a scheduler is read by no stage's command: editing it reruns no stage of any domain
+    cfg = resolved_config(ROOT / "config" / "ci.yaml")
+    cfg["resources"]["rules"]["decode"] = {"mem_mb": 4321, "runtime": 9}
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    r = snakemake("-n", "--cores", "2", "--configfile", str(path), cwd=tmp_path)
+    jobs = {ln.split()[1].rstrip(":") for ln in r.stdout.splitlines() if ln.startswith("rule ")}
+    assert not jobs & {"data", "train_mdm", "label", "train_estimator", "analysis", "decode", "tables"}, jobs
 
 
 def test_readme_results_block_is_generated_from_the_tables(ci_run, tmp_path):

@@ -362,6 +362,24 @@ def cmd_manifest(args):
     write_manifest(Path(args.out), cfg, args.config, Path(args.results))
 
 
+def cmd_resources(args):
+    from .config import load_config
+    from .resources import write_check
+    rows = write_check(load_config(args.config), Path(args.benchmarks), Path(args.out))
+    width = max(len(f"{r['rule']}/{r['job']}") for r in rows)
+    print(f"{'job':<{width}}  {'MB used/declared':>17}  {'min used/declared':>18}")
+    for r in rows:
+        print(f"{r['rule'] + '/' + r['job']:<{width}}  {r['max_rss_mb']:>8.0f}/{r['mem_mb']:<8}  "
+              f"{r['minutes']:>9.2f}/{r['runtime_min']:<8}")
+    print(f"{len(rows)} jobs within their declared memory and time -> {args.out}")
+
+
+def cmd_compare_tables(args):
+    from .compare import check
+    n = check(Path(args.a), Path(args.b))
+    print(f"{n} tables identical (timing columns aside): {args.a} = {args.b}")
+
+
 def parse_knobs(items) -> dict:
     out = {}
     for item in items or []:
@@ -468,6 +486,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("manifest", help="write results/manifest.json")
     _common(p, domain=False); p.add_argument("--results", default="results"); p.add_argument("--out", required=True)
     p.set_defaults(fn=cmd_manifest)
+
+    p = sub.add_parser("compare-tables", help="check that two runs' tables are identical (timing columns aside)")
+    p.add_argument("a", help="a tables folder, e.g. results/tables"); p.add_argument("b", help="another")
+    p.set_defaults(fn=cmd_compare_tables)
+
+    p = sub.add_parser("resources", help="declared vs measured memory and time per job (fails if a job is above)")
+    _common(p, domain=False)
+    p.add_argument("--benchmarks", default="results/benchmarks", help="folder of <rule>/<job>.tsv benchmark files")
+    p.add_argument("--out", required=True, help="CSV, one row per job"); p.set_defaults(fn=cmd_resources)
 
     from .domains import registry
     for spec in registry().values():      # commands a domain declares (e.g. `solve`)

@@ -33,18 +33,31 @@ def schema(plugins: list[str] | None = None, base: Path | None = None) -> dict:
     return out
 
 
+def _optional(node):
+    """The schema with every ``required`` dropped: a stage slice holds only the keys its stage reads."""
+    if isinstance(node, dict):
+        return {k: _optional(v) for k, v in node.items() if k != "required"}
+    return [_optional(v) for v in node] if isinstance(node, list) else node
+
+
 def validate(cfg: dict, source: str = "config", base: Path | None = None) -> dict:
-    """Raise ConfigError with a one-line message naming the bad key; return cfg."""
+    """Raise ConfigError with a one-line message naming the bad key; return cfg. A stage slice (a
+    config with ``stage``, cut by :func:`stage_slice` from a config validated in full) is checked for
+    types only: the keys its stage does not read are absent by design."""
     from .domains import get_spec
     plugins = cfg.get("plugins") if isinstance(cfg, dict) else None
     if plugins is not None and not (isinstance(plugins, list) and all(isinstance(x, str) for x in plugins)):
         raise ConfigError(f"{source}: plugins must be a list of module names or .py paths")
+    is_slice = isinstance(cfg, dict) and "stage" in cfg
     try:
-        jsonschema.validate(cfg, schema(plugins, base))
+        full = schema(plugins, base)
+        jsonschema.validate(cfg, _optional(full) if is_slice else full)
     except jsonschema.ValidationError as e:
         where = "/".join(str(p) for p in e.absolute_path) or "<top>"
         raise ConfigError(f"{source}: invalid config at '{where}': {e.message} "
                           f"(see workflow/schemas/config.schema.yaml and the domain's schema.yaml)") from None
+    if is_slice:
+        return cfg
     for domain in cfg["domains"]:
         if domain not in cfg:
             raise ConfigError(f"{source}: domains lists {domain!r} but the config has no '{domain}' section")
@@ -119,6 +132,58 @@ def resolved(path: str | Path) -> dict:
 def load_config(path: str | Path) -> dict:
     """A config file resolved (``extends``) and validated; relative plugin paths are under its folder."""
     return validate(resolved(path), str(path))
+
+
+# Stages of the workflow in order, and the shared config sections each one reads. A domain assigns its
+# own keys in DomainSpec.stage_keys ("none": read by no stage, e.g. the ablation's settings); a key
+# assigned nowhere counts for every stage. analysis and decode are siblings (neither reads the other).
+STAGE_SECTIONS = {"data": ["data"], "model": ["model", "train", "checkpoint"], "labels": ["labels"],
+                  "estimator": ["estimator"], "analysis": [], "decode": ["decode"], "tables": [], "none": []}
+STAGE_READS = {
+    "data": ["data"],
+    "model": ["data", "model"],
+    "labels": ["data", "model", "labels"],
+    "estimator": ["data", "model", "labels", "estimator"],
+    "analysis": ["data", "model", "labels", "estimator", "analysis"],
+    "decode": ["data", "model", "labels", "estimator", "decode"],
+    "tables": ["data", "model", "labels", "estimator", "analysis", "decode", "tables"],
+}
+# top-level keys no stage's command reads: how the jobs are scheduled, and the claims' rules (tables only)
+NOT_SLICED = ("resources", "claims", "domains", "extends", "stage")
+# how intervals are drawn (claims.level, claims.bootstrap): also read where intervals are first computed
+INTERVAL_KEYS = ("level", "bootstrap")
+INTERVAL_STAGES = ("estimator", "analysis")
+
+
+def stage_slice(cfg: dict, domain: str, stage: str) -> dict:
+    """What the ``stage`` of ``domain`` may read from a resolved, validated config: the shared settings
+    (seed, device, threads, ...), ``domains: [domain]`` and the domain's keys of this stage and the
+    stages before it (plus ``claims`` for the tables). Every command of the stage receives this slice
+    as its ``--config`` and nothing else, so a change to any key it reads changes the slice (its file
+    name carries a digest of the content) and reruns the stage: a command reading a key outside its
+    slice fails at once instead of silently missing a rerun."""
+    from .domains import get_spec, load_plugins, registry
+    if stage not in STAGE_READS:
+        raise ConfigError(f"unknown stage {stage!r}; one of {', '.join(STAGE_READS)}")
+    load_plugins(cfg.get("plugins"))
+    names = set(cfg["domains"]) | set(registry())        # every domain's section, run or not
+    stage_of = {k: s for s, keys in STAGE_SECTIONS.items() for k in keys}
+    stage_of.update(get_spec(domain).stage_keys)
+    shared = {k: v for k, v in cfg.items() if k not in names and k not in NOT_SLICED}
+    keep = {k: v for k, v in cfg[domain].items() if stage_of.get(k, stage) in STAGE_READS[stage]}
+    out = {**shared, "stage": stage, "domains": [domain], domain: keep}
+    if stage == "tables":
+        out["claims"] = cfg["claims"]
+    elif stage in INTERVAL_STAGES:
+        out["claims"] = {k: cfg["claims"][k] for k in INTERVAL_KEYS}
+    return out
+
+
+def dump(cfg: dict) -> tuple[str, str]:
+    """(YAML text, 12-hex digest of it): the digest names the file, so a file's name says its content."""
+    import hashlib
+    text = yaml.safe_dump(cfg, sort_keys=False)
+    return text, hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def domain_config(cfg: dict, domain: str) -> dict:

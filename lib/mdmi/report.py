@@ -62,7 +62,9 @@ def guards_ok(point, ref, guards: dict | None) -> bool:
 def choose_knobs(val: pd.DataFrame, metric: str, tolerance: float, guards: dict | None = None) -> tuple[dict, str]:
     """Per method, the knob chosen on validation: fewest passes whose quality is within
     ``tolerance`` of the best sequential setting on the same sequences (and, with ``guards``, whose
-    guarded metrics pass :func:`guards_ok`); else the best quality."""
+    guarded metrics pass :func:`guards_ok`); else the best quality. Sequential decoding's own row is
+    that best setting, the reference every other method is compared with (all its settings take the
+    same passes, so 'fewest passes' would pick an arbitrary one)."""
     seq_val = _points(val[val.method == "sequential"], metric)
     ref_knob = seq_val.sort_values("quality", ascending=False, kind="stable").iloc[0].knob
     chosen = {}
@@ -74,7 +76,7 @@ def choose_knobs(val: pd.DataFrame, metric: str, tolerance: float, guards: dict 
         ok = pts[keep]
         pick = ok.sort_values("passes", kind="stable").iloc[0] if len(ok) else \
             pts.sort_values(["quality", "passes"], ascending=[False, True], kind="stable").iloc[0]
-        chosen[method] = pick.knob
+        chosen[method] = ref_knob if method == "sequential" else pick.knob
     return chosen, ref_knob
 
 

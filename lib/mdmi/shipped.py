@@ -46,8 +46,8 @@ def ship(results: Path, domain: str, config: Path, out: Path) -> str:
     resolved = results / "config.yaml"          # what the run read: the base merged with the scale's overlay
     copies = {model: out / "model.pt", resolved if resolved.is_file() else config: out / "config.yaml",
               results / "logs" / f"{domain}_train_mdm.log": out / "train_mdm.log",
-              results / "benchmarks" / f"{domain}_train_mdm.tsv": out / "train_mdm.benchmark.tsv"}
-    data_bench = results / "benchmarks" / f"{domain}_data.tsv"      # the data step's benchmark
+              results / "benchmarks" / "train_mdm" / f"{domain}.tsv": out / "train_mdm.benchmark.tsv"}
+    data_bench = results / "benchmarks" / "data" / f"{domain}.tsv"      # the data step's benchmark
     if data_bench.is_file():
         copies[data_bench] = out / "data.benchmark.tsv"
     for src, dst in copies.items():

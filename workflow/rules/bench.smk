@@ -3,23 +3,24 @@
 # time); run it with `make bench` or `snakemake results/benchmarks/bench.json`.
 
 
-def _bench_inputs(wc):
-    files = [CONFIG]
-    for d in DOMAINS:
-        files += [f"{RESULTS}/{d}/mdm/model.pt", f"{RESULTS}/{d}/estimator/head.pt", f"{RESULTS}/{d}/labels/val.pt",
-                  data_manifest(d)]
-    return files
-
-
 rule bench:
     input:
-        _bench_inputs,
+        config=CONFIG,
+        models=expand(f"{RESULTS}/{{domain}}/mdm/model.pt", domain=DOMAINS),
+        heads=expand(f"{RESULTS}/{{domain}}/estimator/head.pt", domain=DOMAINS),
+        labels=expand(f"{RESULTS}/{{domain}}/labels/val.pt", domain=DOMAINS),
+        data=[data_manifest(d) for d in DOMAINS],
     output:
         f"{RESULTS}/benchmarks/bench.json",
+    params:
+        results=lambda wc, input: os.path.dirname(input.config),
     log:
         f"{RESULTS}/logs/bench.log",
     threads: config["threads"]
     resources:
+        mem_mb=res("bench", "mem_mb"),
+        runtime=res("bench", "runtime"),
         gpu=GPU,
     shell:
-        "{PY} --threads {threads} bench --config {CONFIG} --results {RESULTS} --out {output} 2>&1 | tee {log}"
+        "python -m mdmi --threads {threads} bench --config {input.config} --results {params.results} --out {output} "
+        "2>&1 | tee {log}"

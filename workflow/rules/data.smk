@@ -3,43 +3,31 @@
 # results/<domain>/data/MANIFEST.json (written last: the stages after it depend on that file).
 
 
-def data_manifest(domain):
-    return f"{RESULTS}/{domain}/data/MANIFEST.json"
-
-
-def _shipped_inputs(wc):
-    """Shipped files the domain's data step reads (so editing one reruns it)."""
-    spec = SPECS[wc.domain]
-    return spec.shipped_inputs(config[wc.domain], Path(workflow.basedir)) if spec.shipped_inputs else []
-
-
-ANALYSES = {d: [a.name for a in SPECS[d].analyses] for d in DOMAINS}
-ANALYSIS_NAMES = sorted({a for names in ANALYSES.values() for a in names})
-
-
-def analysis_dirs(domain):
-    return [f"{RESULTS}/{domain}/analysis/{name}" for name in ANALYSES[domain]]
-
-
 rule data:
     input:
-        config_slice("data"),
-        shipped=_shipped_inputs,
+        config=config_slice("data"),
+        shipped=shipped_inputs,
     output:
         f"{RESULTS}/{{domain}}/data/MANIFEST.json",
+    params:
+        out=lambda wc, output: os.path.dirname(output[0]),
+        repo=workflow.basedir,
     log:
         f"{RESULTS}/logs/{{domain}}_data.log",
     benchmark:
-        f"{RESULTS}/benchmarks/{{domain}}_data.tsv"
+        f"{RESULTS}/benchmarks/data/{{domain}}.tsv"
     threads: config["threads"]
+    resources:
+        mem_mb=res("data", "mem_mb"),
+        runtime=res("data", "runtime"),
     shell:
-        "{PY} --threads {threads} data --config {CONFIG} --domain {wildcards.domain} --out {RESULTS}/{wildcards.domain}/data "
-        "--repo {workflow.basedir} 2>&1 | tee {log}"
+        "python -m mdmi --threads {threads} data --config {input.config} --domain {wildcards.domain} "
+        "--out {params.out} --repo {params.repo} 2>&1 | tee {log}"
 
 
 rule analysis:  # one of a domain's declared analyses (e.g. MI maps vs structure contacts)
     input:
-        config_slice("analysis"),
+        config=config_slice("analysis"),
         model=f"{RESULTS}/{{domain}}/mdm/model.pt",
         head=f"{RESULTS}/{{domain}}/estimator/head.pt",
         data=lambda wc: data_manifest(wc.domain),
@@ -47,14 +35,18 @@ rule analysis:  # one of a domain's declared analyses (e.g. MI maps vs structure
         directory(f"{RESULTS}/{{domain}}/analysis/{{name}}"),
     wildcard_constraints:
         name="|".join(ANALYSIS_NAMES) or "no-analysis",
+    params:
+        data=lambda wc, input: os.path.dirname(input.data),
     log:
         f"{RESULTS}/logs/{{domain}}_analysis_{{name}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/{{domain}}_analysis_{{name}}.tsv"
+        f"{RESULTS}/benchmarks/analysis/{{domain}}_{{name}}.tsv"
     threads: config["threads"]
     resources:
+        mem_mb=res("analysis", "mem_mb"),
+        runtime=res("analysis", "runtime"),
         gpu=GPU,
     shell:
-        "{PY} --threads {threads} analyse --config {CONFIG} --domain {wildcards.domain} --name {wildcards.name} "
-        "--model {input.model} --estimator {input.head} --data {RESULTS}/{wildcards.domain}/data --out {output} "
-        "2>&1 | tee {log}"
+        "python -m mdmi --threads {threads} analyse --config {input.config} --domain {wildcards.domain} "
+        "--name {wildcards.name} --model {input.model} --estimator {input.head} --data {params.data} "
+        "--out {output} 2>&1 | tee {log}"

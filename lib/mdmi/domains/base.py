@@ -94,15 +94,21 @@ class Figure:
 
     item: manifest key (e.g. 'fig1'); notebook: path to the .ipynb (relative to the repository for the
     built-in domains, else absolute); inputs: files it reads, relative to the results folder; files:
-    what the manifest lists for it besides the figure itself."""
+    what the manifest lists for it besides the figure itself; caption: its caption in the Snakemake
+    report (reStructuredText, a path like ``notebook``; a generic one when not given)."""
     item: str
     notebook: str
     inputs: tuple[str, ...]
     files: tuple[str, ...] = ()
+    caption: str | None = None
 
     @property
     def stem(self) -> str:
         return Path(self.notebook).stem
+
+    @property
+    def caption_path(self) -> str:
+        return self.caption or "workflow/report/figure.rst"
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ class PottsDomain:
         """cond_ll: true log p(x_M | x_V) / |M| of each completion; loglik: its true log p(x) (nats);
         parallel_tc: summed total correlation
         of the sets filled in one pass (from ``states``, the decoder's states before each pass; NaN when a
-        set exceeds ``truth.max_set`` positions), tc_tractable: whether every set could be scored."""
+        set exceeds ``quality.max_set`` positions), tc_tractable: whether every set could be scored."""
         x = final.numpy()
         init = task.init.numpy()
         visible = init != self.mask_id
@@ -147,7 +147,7 @@ class PottsDomain:
         cond_ll = (loglik - (lz_vis - lz_all)) / n_masked
         out = pd.DataFrame({"cond_ll": cond_ll, "loglik": loglik})
         if states:
-            max_set = int(self.cfg["truth"]["max_set"])
+            max_set = int(self.cfg["quality"]["max_set"])
             steps = [s.numpy() for s in states] + [x]
             tc = np.zeros(len(x))
             for before, after in zip(steps[:-1], steps[1:]):

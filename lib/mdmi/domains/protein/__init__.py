@@ -24,7 +24,7 @@ SPEC = DomainSpec(
     analyses=(Analysis("contacts", lazy(_WORKFLOW, "contacts")),),
     claims=lazy(_WORKFLOW, "claims"),
     not_run_claims=("Proteins: MI maps recover residue contacts", "Proteins: about 15.3 average forward passes"),
-    figures=(Figure("fig2", "notebooks/fig2_protein_mi.ipynb",
+    figures=(Figure("fig2", "notebooks/fig2_protein_mi.ipynb", caption="workflow/report/fig2_protein_mi.rst",
                     inputs=("tables/contacts.csv", "protein/analysis/contacts"),
                     files=("tables/contacts.csv",)),),
     fig3_metrics=("recovery", "pppl"),

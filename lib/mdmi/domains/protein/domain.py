@@ -29,10 +29,17 @@ class ProteinDomain:
 
     def __init__(self, cfg: dict):
         self.cfg = cfg
-        self.backbone = cfg["backbone"]
-        self.pretrained = self.backbone != "fallback"
         self.mask_id = MASK_ID
         self.pad_id = PAD_ID
+
+    @property
+    def backbone(self) -> str:
+        """Read when needed: the data step's slice of the config has no model keys."""
+        return self.cfg["backbone"]
+
+    @property
+    def pretrained(self) -> bool:
+        return self.backbone != "fallback"
 
     # ---------------------------------------------------------------- labels for outputs
     def model_label(self, n_params: int | None = None) -> str:

@@ -31,7 +31,7 @@ SPEC = DomainSpec(
     relation_claim="Sudoku: MI maps recover the row/column/box constraints",
     not_run_claims=("Sudoku: 3-5x fewer forward passes than sequential decoding",
                     "Sudoku: about 15.2 average forward passes"),
-    figures=(Figure("fig1", "notebooks/fig1_sudoku_mi.ipynb",
+    figures=(Figure("fig1", "notebooks/fig1_sudoku_mi.ipynb", caption="workflow/report/fig1_sudoku_mi.rst",
                     inputs=("sudoku/estimator/example_state.npz", "sudoku/estimator/mi_by_relation.csv",
                             "sudoku/estimator/eval.json"),
                     files=("sudoku/estimator/mi_by_relation.csv",)),),

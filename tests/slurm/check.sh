@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# make test-slurm: the ci config through the Slurm executor on a local one-node cluster, checked.
+#   1. bring up Slurm with accounting (tests/slurm/up.sh; installs Debian's packages if missing: root)
+#   2. the ci config with the Slurm profile (workflow/profiles/slurm) to completion
+#   3. sacct: every job of that run COMPLETED, one per job Snakemake submitted
+#   4. its tables equal those of a local run of the same config (LOCAL_TABLES=<dir> reuses a local
+#      run's results/tables, as .ci/run does with the run `make test` made; else one is run here)
+#   5. a rule that fails (a data step asked for puzzles it cannot make) makes the run exit non-zero,
+#      naming the rule
+#   6. stop the daemons step 1 started (tests/slurm/down.sh), also when a step fails
+# Work folder: results/slurm-check/ (WORK=...). Needs snakemake and the plugin on PATH (make setup).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=${WORK:-$ROOT/results/slurm-check}
+export USER=${USER:-$(id -un)}        # the Slurm plugin reads $USER (unset under some container runtimes)
+LIMIT=${SLURM_RUN_LIMIT:-900}         # seconds before a hung run is interrupted (SIGINT cancels its jobs)
+say() { echo "[test-slurm] $*"; }
+now() { date +%s.%N; }
+since() { awk "BEGIN{printf \"%.1f\", $(now) - $1}"; }
+SNAKEMAKE=(python -m snakemake -s "$ROOT/Snakefile" --configfile "$ROOT/config/ci.yaml")
+
+t=$(now); bash "$ROOT/tests/slurm/up.sh"; up_s=$(since "$t")
+trap 'bash "$ROOT/tests/slurm/down.sh"' EXIT
+rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
+
+# ---- 2. the ci config on Slurm
+start=$(date +%Y-%m-%dT%H:%M:%S)
+t=$(now)
+# a test cluster with nothing else queued: poll job states every few seconds, not the profile's 10
+timeout -s INT -k 30 "$LIMIT" "${SNAKEMAKE[@]}" --workflow-profile "$ROOT/workflow/profiles/slurm" \
+    --slurm-init-seconds-before-status-checks 3 --config results=slurm > slurm.log 2>&1 || { tail -n 40 slurm.log; say "FAIL: the Slurm run failed (log: $WORK/slurm.log)"; exit 1; }
+slurm_s=$(since "$t")
+submitted=$(grep -c "has been submitted with SLURM jobid" slurm.log || true)
+
+# ---- 3. every job of the run COMPLETED in the accounting database
+sleep 2
+sacct -X -P -n -S "$start" -o JobID,JobName,State,Comment > sacct.txt
+jobs=$(grep -c "rule_" sacct.txt || true)
+bad=$(grep "rule_" sacct.txt | awk -F'|' '$3 != "COMPLETED"' || true)
+[ -z "$bad" ] || { echo "$bad"; say "FAIL: jobs not COMPLETED in sacct"; exit 1; }
+[ "$jobs" -gt 0 ] && [ "$jobs" = "$submitted" ] || { say "FAIL: sacct lists $jobs jobs of the run, Snakemake submitted $submitted"; exit 1; }
+
+# ---- 4. the same tables as a local run
+if [ -n "${LOCAL_TABLES:-}" ]; then
+    local_tables=$LOCAL_TABLES; local_s="(reused: $LOCAL_TABLES)"
+else
+    t=$(now)
+    "${SNAKEMAKE[@]}" --cores 2 --config results=local > local.log 2>&1 || { tail -n 40 local.log; say "FAIL: local run"; exit 1; }
+    local_tables=local/tables; local_s="$(since "$t") s"
+fi
+python -m mdmi compare-tables "$local_tables" slurm/tables
+
+# ---- 5. a failing rule
+cat > fail.yaml <<YAML
+extends: $ROOT/config/ci.yaml
+results: fail
+domains: [sudoku]
+sudoku: {data: {max_attempts: 1, test_puzzles: {hard: 3}}}     # cannot be made: the data rule fails
+YAML
+t=$(now)
+set +e
+timeout -s INT -k 30 300 python -m snakemake -s "$ROOT/Snakefile" --configfile fail.yaml \
+    --workflow-profile "$ROOT/workflow/profiles/slurm" --slurm-init-seconds-before-status-checks 3 > fail.log 2>&1
+rc=$?
+set -e
+fail_s=$(since "$t")
+[ $rc -ne 0 ] && [ $rc -ne 124 ] || { tail -n 30 fail.log; say "FAIL: the failing run exited $rc"; exit 1; }
+grep -q "Error in rule data" fail.log || { tail -n 30 fail.log; say "FAIL: the failing rule is not named"; exit 1; }
+failed=$(sacct -X -P -n -S "$start" -o State,Comment | grep "rule_data" | grep -c FAILED || true)
+
+say "bring-up ${up_s} s; Slurm run ${slurm_s} s (local run ${local_s}); sacct: ${jobs} jobs, all COMPLETED"
+say "tables identical to the local run's; failing rule: exit $rc in ${fail_s} s, 'Error in rule data', ${failed} FAILED in sacct"
+say "PASS"

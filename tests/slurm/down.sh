@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Stop what tests/slurm/up.sh started, and only that: each daemon recorded in /var/lib/mdmi-slurm/pids/
+# is signalled if its PID still runs that program (a recycled PID is never hit). Jobs still queued
+# are cancelled first. --purge also deletes the cluster's state, database and logs.
+set -uo pipefail
+STATE=/var/lib/mdmi-slurm
+PIDS=$STATE/pids
+command -v scancel >/dev/null && [ -s "$PIDS/slurmctld.pid" ] && scancel --full --quiet -u "${USER:-$(id -un)}" 2>/dev/null
+for name in slurmd slurmctld slurmdbd mariadbd munged; do     # the reverse of the start order
+    f=$PIDS/$name.pid
+    [ -s "$f" ] || continue
+    pid=$(cat "$f")
+    if [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$name" ]; then
+        kill "$pid"
+        for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+        kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+        echo "[slurm-down] stopped $name ($pid)"
+    fi
+    rm -f "$f"
+done
+if [ "${1:-}" = "--purge" ]; then
+    rm -rf "$STATE" /var/lib/slurm/slurmctld/* /var/lib/slurm/slurmd/* /var/log/slurm/*
+    echo "[slurm-down] purged state, database and logs"
+fi

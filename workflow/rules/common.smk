@@ -1,0 +1,151 @@
+# Everything the rules share: the resolved config, its per-stage slices (file names carry a digest of
+# their content), per-rule resources, and the input functions. No rule is defined here and nothing is
+# written at parse time: the config files are written by the rules in config.smk.
+import os
+from pathlib import Path
+
+from mdmi.config import dump, resolve, stage_slice, validate, STAGE_READS
+from mdmi.domains import get_spec, load_plugins
+from mdmi.resources import declared, gpu_jobs
+
+
+# A scale's file is an overlay of config/base.yaml (`extends`); merge the chain under what Snakemake
+# loaded (command-line --config values stay on top), then the project's own validation: the schema
+# (workflow/schemas/config.schema.yaml plus each registered domain's fragment), each decoding method's
+# typed knobs (mdmi.decoding.KNOBS) and cross-field checks; one line naming the bad key.
+_CONFIGFILE = ([Path(f) for f in workflow.overwrite_configfiles] or [Path(workflow.basedir) / "config" / "default.yaml"])[-1]
+_resolved = resolve(dict(config), _CONFIGFILE)
+config.clear()
+config.update(_resolved)
+load_plugins(config.get("plugins"))   # domains of the config's plug-ins, registered in every process
+if workflow.is_main_process:      # a job's own Snakemake (a Slurm job, a run: block) gets the config already checked
+    validate(config, "--configfile")
+
+
+def _anchor_paths(node):
+    """Shipped inputs named in the config (a `<domain>.checkpoint.path`, any `*_file` key) given
+    relative to the repository stay valid when Snakemake runs in another folder."""
+    for key, value in (node.items() if isinstance(node, dict) else []):
+        if isinstance(value, dict):
+            if key == "checkpoint" and isinstance(value.get("path"), str):
+                value["path"] = _anchored(value["path"])
+            _anchor_paths(value)
+        elif isinstance(value, str) and key.endswith("_file"):
+            node[key] = _anchored(value)
+
+
+def _anchored(path: str) -> str:
+    if os.path.isabs(path) or os.path.exists(path):
+        return path
+    here = os.path.join(workflow.basedir, path)
+    return here if os.path.exists(here) else path
+
+
+_anchor_paths(config)
+
+RESULTS = config.get("results", "results")
+NOTEBOOKS = os.path.join(workflow.basedir, "notebooks")
+DOMAINS = list(config["domains"])
+SPECS = {d: get_spec(d) for d in DOMAINS}
+METHODS = {d: list(config[d]["decode"]["methods"]) for d in DOMAINS}
+ALL_METHODS = sorted({m for ms in METHODS.values() for m in ms})
+TABLE_NAMES = ["table1", "table2", "claims", "decoding_sweep", "decoding_sweep_by_band"]
+GPU = gpu_jobs(config)   # 1 when the config puts the models on CUDA: decided by the config, not this host
+
+# The config files the commands read, as (YAML text, digest). The whole config goes to
+# results/config.yaml (the shared rules, notebooks and manifest read it); each (domain, stage) gets its
+# slice (mdmi.config.stage_slice: only what that stage reads) at results/config/<domain>/<stage>-<digest>.yaml.
+# A file's name says its content, so editing a decoding knob makes a new decode slice (decoding and
+# the tables rerun) and leaves the data, model and label slices, and their jobs, as they were.
+FULL_CONFIG = dump(dict(config))
+SLICES = {(d, s): dump(stage_slice(config, d, s)) for d in DOMAINS for s in STAGE_READS}
+CONFIG = f"{RESULTS}/config.yaml"
+
+
+def slice_path(domain, stage):
+    return f"{RESULTS}/config/{domain}/{stage}-{SLICES[domain, stage][1]}.yaml"
+
+
+def config_slice(stage):
+    """Input function: the {domain}'s slice of the config for ``stage``."""
+    return lambda wc: slice_path(wc.domain, stage)
+
+
+def res(rule, key):
+    """Resource function: ``key`` (mem_mb, runtime) that the config declares for ``rule`` (and the
+    job's domain, when it has one): config `resources`, mdmi.resources.declared."""
+    return lambda wc: declared(config, rule, wc.get("domain"))[key]
+
+
+# ---- data and analyses (data.smk)
+def data_manifest(domain):
+    return f"{RESULTS}/{domain}/data/MANIFEST.json"
+
+
+def shipped_inputs(wc):
+    """Shipped files the domain's data step reads (so editing one reruns it)."""
+    spec = SPECS[wc.domain]
+    return spec.shipped_inputs(config[wc.domain], Path(workflow.basedir)) if spec.shipped_inputs else []
+
+
+ANALYSES = {d: [a.name for a in SPECS[d].analyses] for d in DOMAINS}
+ANALYSIS_NAMES = sorted({a for names in ANALYSES.values() for a in names})
+
+
+def analysis_dirs(domain):
+    return [f"{RESULTS}/{domain}/analysis/{name}" for name in ANALYSES[domain]]
+
+
+# ---- models, labels, estimator, decoding (model.smk)
+def cached_checkpoint(domain):
+    """The supplied model.pt of a domain (config `<domain>.checkpoint`), or [] to train one
+    (no checkpoint, or `retrain: true`)."""
+    spec = None if config.get("retrain") else config[domain].get("checkpoint")
+    return [spec["path"]] if spec else []
+
+
+def decode_inputs(wc):
+    inputs = {"config": slice_path(wc.domain, "decode"), "model": f"{RESULTS}/{wc.domain}/mdm/model.pt",
+              "data": data_manifest(wc.domain)}
+    if wc.method == "mi":
+        inputs["head"] = f"{RESULTS}/{wc.domain}/estimator/head.pt"
+    return inputs
+
+
+def table_inputs(wc):
+    return {"config": slice_path(wc.domain, "tables"), "eval": f"{RESULTS}/{wc.domain}/estimator/eval.json",
+            "decodes": expand(f"{RESULTS}/{wc.domain}/decode/{{split}}/{{method}}.csv", split=["val", "test"],
+                              method=METHODS[wc.domain]),
+            "analyses": analysis_dirs(wc.domain)}
+
+
+# ---- notebooks, report, manifest (report.smk)
+def notebook_path(path):
+    return path if os.path.isabs(path) else os.path.join(workflow.basedir, path)
+
+
+# shared notebooks (every run) and each run domain's own figures (DomainSpec.figures)
+NOTEBOOK_INPUTS = {
+    "fig3_decoding": [f"{RESULTS}/tables/decoding_sweep.csv", f"{RESULTS}/tables/panels.json"],
+    "table1_estimator": [f"{RESULTS}/tables/table1.csv"],
+    "table2_decoding": [f"{RESULTS}/tables/table2.csv"],
+    "claims": [f"{RESULTS}/tables/claims.csv"],
+}
+NOTEBOOK_PATHS = {nb: os.path.join(NOTEBOOKS, f"{nb}.ipynb") for nb in NOTEBOOK_INPUTS}
+DOMAIN_FIGURES = [fig for d in DOMAINS for fig in SPECS[d].figures]
+for _fig in DOMAIN_FIGURES:
+    NOTEBOOK_INPUTS[_fig.stem] = [f"{RESULTS}/{f}" for f in _fig.inputs]
+    NOTEBOOK_PATHS[_fig.stem] = notebook_path(_fig.notebook)
+NOTEBOOKS_RUN = list(NOTEBOOK_INPUTS)
+FIGURE_NOTEBOOKS = [fig.stem for fig in DOMAIN_FIGURES] + ["fig3_decoding"]
+TABLE_NOTEBOOKS = [nb for nb in NOTEBOOKS_RUN if nb not in FIGURE_NOTEBOOKS]
+ANALYSIS_TABLES = [f"{RESULTS}/tables/{a}.csv" for d in DOMAINS for a in ANALYSES[d]]
+REPORT_DIR = os.path.join(workflow.basedir, "workflow", "report")
+# a caption per figure: the shared ones in workflow/report/, a domain's next to its notebook (Figure.caption)
+FIGURE_CAPTIONS = {"fig3_decoding": os.path.join(REPORT_DIR, "fig3_decoding.rst")}
+FIGURE_CAPTIONS.update({fig.stem: notebook_path(fig.caption_path) for fig in DOMAIN_FIGURES})
+RUN_NOTEBOOK = (
+    "papermill {input.notebook} {output.ipynb}.tmp.ipynb -p results {params.results} -p scale {params.scale} "
+    "-p config_path {input.config} > {log} 2>&1 && mv {output.ipynb}.tmp.ipynb {output.ipynb} && "
+    "jupyter nbconvert --to html --output-dir {params.results}/notebooks {output.ipynb} >> {log} 2>&1"
+)

@@ -1,0 +1,48 @@
+# The config files every command reads, written by rules (never at parse time). Their content comes
+# from the config Snakemake resolved (common.smk); a slice's file name carries a digest of its content,
+# so a changed slice is a new file that reruns exactly the jobs that read it.
+
+
+rule resolved_config:  # the whole validated config: shared rules, notebooks and the manifest read it
+    output:
+        f"{RESULTS}/config/full-{FULL_CONFIG[1]}.yaml",
+    params:
+        text=FULL_CONFIG[0],
+    log:
+        f"{RESULTS}/logs/config_full.log",
+    localrule: True
+    run:
+        from mdmi.io import write_text
+
+        write_text(output[0], params.text)
+
+
+rule config_file:  # results/config.yaml: the same file under a name that does not change
+    input:
+        f"{RESULTS}/config/full-{FULL_CONFIG[1]}.yaml",
+    output:
+        CONFIG,
+    log:
+        f"{RESULTS}/logs/config_file.log",
+    localrule: True
+    shell:
+        "cp {input} {output}.tmp && mv {output}.tmp {output}"
+
+
+rule config_slice:  # one (domain, stage) slice: what that stage's commands may read
+    output:
+        f"{RESULTS}/config/{{domain}}/{{stage}}-{{digest}}.yaml",
+    wildcard_constraints:
+        stage="|".join(STAGE_READS),
+        digest="[0-9a-f]{12}",
+    params:
+        text=lambda wc: SLICES[wc.domain, wc.stage][0],
+    log:
+        f"{RESULTS}/logs/config_{{domain}}_{{stage}}-{{digest}}.log",
+    localrule: True
+    run:
+        from mdmi.io import write_text
+
+        if SLICES[wildcards.domain, wildcards.stage][1] != wildcards.digest:
+            raise ValueError(f"{output[0]}: no slice of the current config has this digest")
+        write_text(output[0], params.text)
