@@ -294,6 +294,9 @@ def test_editing_a_decoding_knob_reruns_only_what_depends_on_it(ci_run, tmp_path
     import shutil
     import yaml
     shutil.copytree(ci_run / "results", tmp_path / "results")          # copy2 keeps the timestamps
+    # and Snakemake's record of each job's inputs: a changed slice is a new file name, which Snakemake's
+    # input trigger sees through that record (a copy without it warns of missing provenance)
+    shutil.copytree(ci_run / ".snakemake" / "metadata", tmp_path / ".snakemake" / "metadata")
     cfg = resolved_config(ROOT / "config" / "ci.yaml")
     cfg["sudoku"]["decode"]["quality_tolerance"] = 0.5
     path = tmp_path / "edited.yaml"
