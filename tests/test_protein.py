@@ -20,7 +20,7 @@ from mdmi.domains.protein.sequences import read_fasta
 from mdmi.domains.protein.structure import chain_ids, contact_map, read_chain, structure_stem
 from mdmi.estimator import EstimatorConfig, MIHead
 from mdmi.mi import exact_mi_batch
-from mdmi.mimap import apc, averaged_mi_map, categorical_jacobian
+from mdmi.mimap import apc, averaged_mi_map, categorical_jacobian, mask_states
 from conftest import resolved_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,10 +240,10 @@ def test_precision_and_chance_on_a_known_map():
 def test_averaged_maps_and_jacobian(model):
     tokens = encode("MKVLAAGICWTEHHKL")
     gen = torch.Generator().manual_seed(0)
-    full = averaged_mi_map(model, tokens, 1.0, 5, gen)
+    full = averaged_mi_map(model, mask_states(tokens, "all", MASK_ID, gen))
     assert full["states"] == 1 and (full["coverage"] + torch.eye(16, dtype=torch.long) >= 1).all()
     assert torch.allclose(full["exact"], full["exact"].T) and (full["exact"] >= 0).all()
-    part = averaged_mi_map(model, tokens, 0.5, 4, gen)
+    part = averaged_mi_map(model, mask_states(tokens, "random", MASK_ID, gen, fraction=0.5, rounds=4))
     assert part["states"] == 4 and part["clamped_passes"] == 4 * 8 * 20
     assert (part["exact"][part["coverage"] == 0] == 0).all()
     J = categorical_jacobian(model, tokens, max_batch=64)

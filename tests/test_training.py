@@ -244,3 +244,30 @@ def test_checkpoints_of_the_wrong_kind_are_refused_in_one_line(trained, tmp_path
     other = MIHead(EstimatorConfig(d_in=hidden.shape[-1] + 8, rank=4, hidden=4))
     with pytest.raises(UsageError, match="trained on an MDM with hidden size"):
         other(hidden, probs, masked)
+
+
+class _WithHeldout(SudokuDomain):
+    """Sudoku with held-out grids: the trainer logs their masked loss and accuracy."""
+
+    def __init__(self, cfg, heldout):
+        super().__init__(cfg)
+        self._heldout = heldout
+
+    def heldout_sequences(self, data_dir):
+        return self._heldout
+
+
+def test_heldout_loss_is_logged_and_does_not_change_training(trained, tmp_path):
+    dom, cfg, d, _, _ = trained
+    rng = random.Random(99)
+    held = torch.tensor([random_full_grid(2, rng) for _ in range(8)]) - 1       # digits 1..4 -> tokens 0..3
+    withheld = _WithHeldout({"box": 2}, held)
+    train_mdm(withheld, cfg, d, tmp_path / "h.pt", tmp_path / "ckpt.pt", torch.device("cpu"), progress=False)
+    state = torch.load(tmp_path / "h.pt", weights_only=False)
+    log = state["train_log"]
+    assert all({"heldout_loss", "heldout_acc"} <= row.keys() for row in log)
+    assert all(0 <= row["heldout_acc"] <= 1 and row["heldout_loss"] > 0 for row in log)
+    assert log[-1]["heldout_loss"] < log[0]["heldout_loss"]          # 4x4 grids: it generalises at once
+    plain = torch.load(d / "model.pt", weights_only=False)
+    assert [r["loss"] for r in log] == [r["loss"] for r in plain["train_log"]]     # evaluation draws nothing
+    assert all(torch.equal(state["state_dict"][k], plain["state_dict"][k]) for k in plain["state_dict"])

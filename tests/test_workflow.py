@@ -170,18 +170,12 @@ def test_notebooks_executed_without_errors(ci_run):
         assert "scale: ci" in json.dumps(outputs), nb_path
 
 
-def test_rerun_is_a_noop_and_results_are_deterministic(ci_run, tmp_path):
+def test_rerun_is_a_noop(ci_run):
+    # Determinism (a second run from scratch, same seed and config, gives the same tables) is checked by
+    # test_killed_runs_resume_to_the_same_tables, whose run starts from an empty folder, and by
+    # make test-slurm (the same config through Slurm): neither repeats a third run here.
     r = snakemake("-n", "--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"), cwd=ci_run)
     assert r.returncode == 0 and "Nothing to be done" in (r.stdout + r.stderr)
-    # a second run from scratch with the same seed and config gives the same tables (timings aside)
-    r = snakemake("results/tables/table2.csv", "--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"),
-                  cwd=tmp_path)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-    for name in ["table1", "table2", "claims", "decoding_sweep", "contacts", "truth"]:
-        a = pd.read_csv(ci_run / "results" / "tables" / f"{name}.csv")
-        b = pd.read_csv(tmp_path / "results" / "tables" / f"{name}.csv")
-        keep = [c for c in a.columns if not any(t in c for t in TIMING)]
-        pd.testing.assert_frame_equal(a[keep], b[keep])
 
 
 def test_bench_command_on_the_ci_models(ci_run):
@@ -373,6 +367,8 @@ def interrupted_runs(tmp_path_factory):
 
 
 def test_killed_runs_resume_to_the_same_tables(interrupted_runs, ci_run):
+    """Also the determinism check: this run starts from an empty folder, so equal tables mean the same
+    seed and config reproduce them (kills and resumes included)."""
     wd, killed, log = interrupted_runs
     assert killed == [stage for stage, _ in KILL_POINTS], killed      # each kill landed inside its stage
     # what finished before a kill is not redone: data generation ran once, in the first attempt

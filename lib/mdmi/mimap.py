@@ -1,10 +1,17 @@
 """Whole-sequence pairwise maps from a masked model, for comparison with known structure.
 
 ``averaged_mi_map``: exact MI (and, optionally, the learned estimate) of a sequence, averaged over
-random masked states. A state masks a fraction ``f`` of the positions; a pair (i, j) gets a value
-from each state in which both are masked, and the map is the mean over those states (0 where a
-pair was never masked together; ``coverage`` says how often). With ``f = 1`` one all-masked state
-covers every pair.
+masked states of it. A pair (i, j) gets a value from each state in which both are masked, and the
+map is the mean over those states (0 where a pair was never masked together; ``coverage`` says how
+often). The states come from a *mask design* (``mask_states``):
+
+* ``all``: one state with every position masked (covers every pair, but sees only the length);
+* ``random``: ``rounds`` states, each with a random ``fraction`` of the positions masked and the rest
+  showing the sequence (a pair is covered with probability about fraction^2 per state);
+* ``groups``: the positions split at random into ``G`` groups; one state per pair of groups masks
+  those two groups and shows the rest. Every pair is covered (pairs across groups exactly once), each
+  state masks about 2L/G positions, and the MI is conditioned on the rest of the native sequence:
+  G(G-1)/2 states and about 20 L (G-1) clamped passes per sequence.
 
 ``categorical_jacobian``: the baseline of Zhang et al. (PNAS 2024): for the unmasked sequence,
 substitute every residue a at every position i (one pass each) and record the change of the logits
@@ -45,17 +52,59 @@ def random_states(tokens: torch.Tensor, fraction: float, rounds: int, mask_id: i
     return out
 
 
+def group_pair_states(tokens: torch.Tensor, groups: int, mask_id: int, gen: torch.Generator) -> torch.Tensor:
+    """LongTensor[G(G-1)/2, L]: tokens[L] with two of ``groups`` random, near-equal position groups
+    masked per state (every pair of groups once), the rest of the sequence shown."""
+    L = tokens.shape[0]
+    G = max(2, min(int(groups), L))
+    perm = torch.randperm(L, generator=gen)
+    parts = [perm[g::G] for g in range(G)]
+    out = tokens[None].repeat(G * (G - 1) // 2, 1)
+    k = 0
+    for a in range(G):
+        for b in range(a + 1, G):
+            out[k, torch.cat([parts[a], parts[b]])] = mask_id
+            k += 1
+    return out
+
+
+MASK_DESIGNS = ("all", "random", "groups")
+
+
+def design_cost(L: int, V: int, design: str, *, fraction: float = 1.0, rounds: int = 1, groups: int = 8) -> tuple[int, float]:
+    """(states, forward passes: one unclamped plus V clamped per masked position and state) of a design."""
+    if design == "all" or (design == "random" and fraction >= 1.0):
+        return 1, 1 + L * V
+    if design == "random":
+        k = min(L, max(2, round(fraction * L)))
+        return rounds, rounds * (1 + k * V)
+    G = max(2, min(groups, L))
+    states = G * (G - 1) // 2
+    return states, states + (G - 1) * L * V          # each position is masked in G - 1 states
+
+
+def mask_states(tokens: torch.Tensor, design: str, mask_id: int, gen: torch.Generator, *, fraction: float = 1.0,
+                rounds: int = 1, groups: int = 8) -> torch.Tensor:
+    """LongTensor[S, L]: the masked states of tokens[L] under a mask design (see the module docstring)."""
+    if design == "all":
+        return torch.full((1, tokens.shape[0]), mask_id, dtype=torch.long)
+    if design == "random":
+        return random_states(tokens, fraction, rounds, mask_id, gen)
+    if design == "groups":
+        return group_pair_states(tokens, groups, mask_id, gen)
+    raise ValueError(f"unknown mask design {design!r}; one of {MASK_DESIGNS}")
+
+
 @torch.inference_mode()
-def averaged_mi_map(model, tokens: torch.Tensor, fraction: float, rounds: int, gen: torch.Generator,
-                    estimator=None, max_batch: int = 1024, states_per_call: int = 4) -> dict:
-    """Average exact (and learned) MI of tokens[L] over random masked states.
+def averaged_mi_map(model, states: torch.Tensor, estimator=None, max_batch: int = 1024,
+                    states_per_call: int = 4) -> dict:
+    """Average exact (and learned) MI over the masked states[S, L] of one sequence (``mask_states``).
 
     Returns {'exact': FloatTensor[L, L], 'learned': FloatTensor[L, L] or None,
     'coverage': LongTensor[L, L] (states in which the pair was co-masked), 'clamped_passes': int,
     'states': int}. MI in nats, symmetrised.
     """
-    states = random_states(tokens.cpu(), fraction, rounds, model.mask_id, gen)
-    L = tokens.shape[0]
+    L = states.shape[1]
     exact = torch.zeros(L, L)
     learned = torch.zeros(L, L) if estimator is not None else None
     cover = torch.zeros(L, L, dtype=torch.long)

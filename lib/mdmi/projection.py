@@ -41,7 +41,10 @@ def rule_passes(dcfg: dict, work: dict, trains: bool) -> dict[str, float]:
            "train_estimator": float(lab["train_states"])}
     if "contacts" in dcfg:
         c = dcfg["contacts"]
-        out["contacts"] = len(dcfg["data"]["structures"]) * c["rounds"] * (1 + c["mask_fraction"] * L * V)
+        from .mimap import design_cost
+        _, passes = design_cost(int(L), V, c["design"], fraction=c["mask_fraction"], rounds=c["rounds"],
+                                groups=c["groups"])
+        out["contacts"] = len(dcfg["data"]["structures"]) * passes
     knobs = sum(len(knob_grid(s)) for m, s in dcfg["decode"]["methods"].items() if m != "mi-exact")
     for split, (tasks, masked) in work["tasks"].items():
         out[f"decode_{split}"] = knobs * tasks * masked

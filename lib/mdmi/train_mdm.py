@@ -106,6 +106,39 @@ def domain_training_data(domain, data_dir: Path) -> tuple[torch.Tensor, torch.Te
     return data, masks
 
 
+HELDOUT_MASK = 0.15        # held-out evaluation: 15% of the positions masked (BERT's rate), fixed masks
+
+
+def heldout_evaluator(model, domain, data_dir: Path, seed: int, repeats: int = 2):
+    """``() -> {'heldout_loss', 'heldout_acc'}`` on the domain's held-out sequences (masked cross-entropy
+    in nats and accuracy over a fixed set of 15% masks, drawn once from ``seed``), or None when the
+    domain declares none (``heldout_sequences``). Reported beside the training loss: a model that
+    memorises its family shows a falling training loss and a rising held-out one."""
+    if not hasattr(domain, "heldout_sequences"):
+        return None
+    x = domain.heldout_sequences(data_dir)
+    if x is None or not len(x):
+        return None
+    x = x.repeat(repeats, 1)
+    gen = torch.Generator().manual_seed(seed + 104_729)
+    xm, m, _ = random_mask(x, HELDOUT_MASK, HELDOUT_MASK, model.mask_id, gen, pad_id(model))
+    target = x if pad_id(model) is None else torch.where(x == pad_id(model), 0, x)
+    dev = next(model.parameters()).device
+
+    @torch.no_grad()
+    def evaluate() -> dict:
+        nll = hit = 0.0
+        for s in range(0, len(x), 32):
+            logits = model(xm[s:s + 32].to(dev))[0].float()
+            sel = m[s:s + 32].to(dev)
+            t = target[s:s + 32].to(dev)
+            nll += float(F.cross_entropy(logits[sel], t[sel], reduction="sum"))
+            hit += float((logits[sel].argmax(-1) == t[sel]).sum())
+        n = float(m.sum())
+        return {"heldout_loss": nll / n, "heldout_acc": hit / n}
+    return evaluate
+
+
 def train_mdm(domain, cfg: dict, data_dir: Path, out_path: Path, ckpt_path: Path, device: torch.device,
               progress: bool = True, stop_after: int | None = None) -> dict | None:
     """Train (or resume from ``ckpt_path``) the domain's MDM; writes the final model to ``out_path``.
@@ -153,7 +186,8 @@ def train_mdm(domain, cfg: dict, data_dir: Path, out_path: Path, ckpt_path: Path
 
     history = run_steps(model, opt, gen, ck, loss_fn, total=int(tcfg["steps"]), lr=tcfg["lr"], warmup=tcfg["warmup"],
                         log_every=tcfg["log_every"], checkpoint_every=tcfg["checkpoint_every"], desc="train MDM",
-                        grad_clip=tcfg["grad_clip"], progress=progress, stop_after=stop_after)
+                        grad_clip=tcfg["grad_clip"], progress=progress, stop_after=stop_after,
+                        evaluate=heldout_evaluator(model, domain, data_dir, int(cfg["seed"])))
     if history is None:
         return None
     out = {"domain": domain.name, "domain_cfg": domain.cfg, "model_cfg": mcfg, "state_dict": model.state_dict(),

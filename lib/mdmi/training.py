@@ -80,13 +80,15 @@ class Checkpointer:
 
 def run_steps(module, opt, gen: torch.Generator, ck: Checkpointer, loss_fn, *, total: int, lr: float, warmup: int,
               log_every: int, checkpoint_every: int, desc: str, grad_clip: float | None = None,
-              progress: bool = True, stop_after: int | None = None) -> list | None:
+              progress: bool = True, stop_after: int | None = None, evaluate=None) -> list | None:
     """The optimisation loop shared by every trainer.
 
     Resumes from ``ck`` when it holds a checkpoint; each step sets the LR (:func:`lr_at`), calls
     ``loss_fn()`` (which draws its batch with ``gen``), clips gradients if asked and steps the
     optimiser; logs the mean loss every ``log_every`` steps and checkpoints every
-    ``checkpoint_every``. Returns the log, or None when it stopped at ``stop_after`` (checkpoint kept).
+    ``checkpoint_every``. ``evaluate``: an optional ``() -> dict`` (e.g. held-out loss) run in eval mode
+    at every log step, its values added to that log row; it must not draw from ``gen``. Returns the
+    log, or None when it stopped at ``stop_after`` (checkpoint kept).
     """
     from tqdm.auto import tqdm
     step, history = ck.load(module, opt, gen)
@@ -106,9 +108,15 @@ def run_steps(module, opt, gen: torch.Generator, ck: Checkpointer, loss_fn, *, t
         run_loss, n = run_loss + float(loss.detach()), n + 1
         bar.update(1)
         if step % log_every == 0 or step == total:
-            history.append({"step": step, "loss": run_loss / n, "lr": opt.param_groups[0]["lr"],
-                            "seconds": time.perf_counter() - t0})
-            bar.set_postfix(loss=f"{run_loss / n:.3g}")
+            row = {"step": step, "loss": run_loss / n, "lr": opt.param_groups[0]["lr"],
+                   "seconds": time.perf_counter() - t0}
+            if evaluate is not None:
+                module.eval()
+                row.update(evaluate())
+                module.train()
+            history.append(row)
+            bar.set_postfix(loss=f"{run_loss / n:.3g}", **{k: f"{v:.3g}" for k, v in row.items()
+                                                           if k.startswith("heldout")})
             run_loss, n = 0.0, 0
         if step < total and (step % checkpoint_every == 0 or step == stop_after):
             ck.save(module, opt, gen, step, history)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stop what tests/slurm/up.sh started, and only that: each daemon recorded in /var/lib/mdmi-slurm/pids/
 # is signalled if its PID still runs that program (a recycled PID is never hit). Jobs still queued
-# are cancelled first. --purge also deletes the cluster's state, database and logs.
+# are cancelled first; the configuration files up.sh created are removed. --purge also deletes the
+# cluster's state, database and logs.
 set -uo pipefail
 STATE=/var/lib/mdmi-slurm
 PIDS=$STATE/pids
@@ -17,6 +18,9 @@ for name in slurmd slurmctld slurmdbd mariadbd munged; do     # the reverse of t
         echo "[slurm-down] stopped $name ($pid)"
     fi
     rm -f "$f"
+done
+for f in slurm.conf slurmdbd.conf; do          # configuration up.sh created (not a cluster's own)
+    [ -e "$PIDS/created-$f" ] && rm -f "/etc/slurm/$f" "$PIDS/created-$f" && echo "[slurm-down] removed /etc/slurm/$f"
 done
 if [ "${1:-}" = "--purge" ]; then
     rm -rf "$STATE" /var/lib/slurm/slurmctld/* /var/lib/slurm/slurmd/* /var/log/slurm/*

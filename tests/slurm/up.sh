@@ -93,6 +93,9 @@ install_if_changed() {  # install_if_changed <file> <mode> <owner>; content on s
     if ! cmp -s "$tmp" "$1"; then install -m "$2" -o "$3" "$tmp" "$1"; echo changed; fi
     rm -f "$tmp"
 }
+# configuration files this script creates are removed again by down.sh: with a slurm.conf naming a stopped
+# controller, every `scontrol` call (which the Slurm executor plugin makes whenever Snakemake starts) waits 9 s
+for f in slurm.conf slurmdbd.conf; do [ -e "/etc/slurm/$f" ] || touch "$PIDS/created-$f"; done
 HW=$(slurmd -C | head -1)
 CPUS=$(echo "$HW" | grep -o 'CPUs=[0-9]*' | cut -d= -f2)
 MEM=${SLURM_MEM_MB:-$(echo "$HW" | grep -o 'RealMemory=[0-9]*' | cut -d= -f2)}

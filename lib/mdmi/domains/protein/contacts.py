@@ -1,44 +1,90 @@
-"""Contact precision of pairwise scores (docs/method.md §5): top-L/5 and top-L pairs with |i-j| >= min_sep."""
+"""Contact precision of pairwise scores (docs/method.md §5), per chain, score source and separation range.
+
+Scores come from the model (exact MI over a mask design's states, with and without APC; the learned
+estimate) and from baselines computed on the same chains: sequence separation, the categorical
+Jacobian of the model, and the column MI (with APC) of the training family's alignment, for a chain
+that is a member of that family (``in_family``). Precision is that of the top-L/5 and top-L pairs
+within a separation range: all pairs with |i-j| >= min_separation, and the configured ranges (short
+6-11, medium 12-23, long >= 24 by default: the CASP convention).
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from .structure import separation_mask
 
+ALL = "all"
 
-def ranked_pairs(scores: np.ndarray, min_separation: int) -> tuple[np.ndarray, np.ndarray]:
-    """Upper-triangle pairs (i < j, |i-j| >= min_separation) sorted by descending score (stable:
-    ties keep (i, j) order). Returns (i[P], j[P])."""
+
+def range_mask(L: int, lo: int, hi: int | None) -> np.ndarray:
+    """bool[L, L]: lo <= |i - j| (<= hi when given)."""
+    sep = np.abs(np.subtract.outer(np.arange(L), np.arange(L)))
+    return (sep >= lo) & (sep <= hi if hi is not None else True)
+
+
+def ranked_pairs(scores: np.ndarray, min_separation: int, within: np.ndarray | None = None):
+    """Upper-triangle pairs (i < j, |i-j| >= min_separation, and inside ``within`` when given) sorted by
+    descending score (stable: ties keep (i, j) order; NaN scores last). Returns (i[P], j[P])."""
     L = scores.shape[0]
-    i, j = np.nonzero(np.triu(separation_mask(L, min_separation), 1))
-    order = np.argsort(-scores[i, j], kind="stable")
+    sel = np.triu(separation_mask(L, min_separation), 1)
+    if within is not None:
+        sel &= within
+    i, j = np.nonzero(sel)
+    s = np.nan_to_num(scores[i, j].astype(float), nan=-np.inf)
+    order = np.argsort(-s, kind="stable")
     return i[order], j[order]
 
 
-def precision_at(scores: np.ndarray, contacts: np.ndarray, k: int, min_separation: int) -> float:
-    """Fraction of the top-k scoring pairs (|i-j| >= min_separation) that are contacts."""
-    i, j = ranked_pairs(scores, min_separation)
+def precision_at(scores: np.ndarray, contacts: np.ndarray, k: int, min_separation: int,
+                 within: np.ndarray | None = None) -> float:
+    """Fraction of the top-k scoring pairs (|i-j| >= min_separation, inside ``within``) that are contacts."""
+    i, j = ranked_pairs(scores, min_separation, within)
+    if not len(i):
+        return float("nan")
     k = max(1, min(k, len(i)))
     return float(contacts[i[:k], j[:k]].mean())
 
 
-def chance_rate(contacts: np.ndarray, min_separation: int) -> float:
-    """Contact fraction among the pairs with |i-j| >= min_separation."""
+def chance_rate(contacts: np.ndarray, min_separation: int, within: np.ndarray | None = None) -> float:
+    """Contact fraction among the pairs with |i-j| >= min_separation (inside ``within``)."""
     L = contacts.shape[0]
     sel = np.triu(separation_mask(L, min_separation), 1)
+    if within is not None:
+        sel &= within
     return float(contacts[sel].mean()) if sel.any() else float("nan")
 
 
-def contact_row(chain: str, length: int, model: str, source: str, scores: np.ndarray, contacts: np.ndarray,
-                min_separation: int) -> dict:
-    return {"chain": chain, "length": length, "model": model, "source": source,
-            "p_at_L5": precision_at(scores, contacts, max(1, length // 5), min_separation),
-            "p_at_L": precision_at(scores, contacts, length, min_separation),
-            "chance": chance_rate(contacts, min_separation), "contacts": int(np.triu(contacts, 1).sum())}
+def contact_rows(chain: str, length: int, model: str, source: str, scores: np.ndarray, contacts: np.ndarray,
+                 min_separation: int, ranges: dict, in_family: bool) -> list[dict]:
+    """One row per separation range ('all' first): top-L/5 and top-L precision, chance, contacts."""
+    out = []
+    for name, (lo, hi) in {ALL: (min_separation, None), **ranges}.items():
+        within = range_mask(length, int(lo), None if hi is None else int(hi))
+        upper = np.triu(contacts & within, 1)
+        out.append({"chain": chain, "length": length, "model": model, "source": source,
+                    "p_at_L5": precision_at(scores, contacts, max(1, length // 5), min_separation, within),
+                    "p_at_L": precision_at(scores, contacts, length, min_separation, within),
+                    "chance": chance_rate(contacts, min_separation, within), "contacts": int(upper.sum()),
+                    "in_family": bool(in_family), "range": name})
+    return out
 
 
-def analyse_chains(model, estimator, chains: list[dict], ccfg: dict, seed: int, label: str, maps_dir,
-                   progress: bool = True):
+def family_scores(chain: dict, families: dict, acfg: dict, cache: dict) -> np.ndarray | None:
+    """[L, L] APC-corrected column MI of the chain's training family, through its aligned row; None
+    when the chain is in no training family."""
+    from .alignment import apc, chain_scores, column_mi, encode_alignment, sequence_weights
+    fam = chain.get("family")
+    if fam not in families:
+        return None
+    if fam not in cache:
+        msa = encode_alignment(families[fam])
+        w = sequence_weights(msa, float(acfg["identity"]))
+        cache[fam] = apc(column_mi(msa, w, float(acfg["pseudocount"])))
+    return chain_scores(cache[fam], chain["aligned_row"], chain["sequence"])
+
+
+def analyse_chains(model, estimator, chains: list[dict], families: dict, ccfg: dict, seed: int, label: str,
+                   maps_dir, progress: bool = True):
     """Exact MI, learned MI and baseline maps for every chain, scored against its contacts.
 
     Returns (rows for contacts.csv, per-chain cost dicts); writes ``maps_dir/<chain>.npz``.
@@ -49,41 +95,49 @@ def analyse_chains(model, estimator, chains: list[dict], ccfg: dict, seed: int, 
     from tqdm.auto import tqdm
 
     from ...io import atomic_path
-    from ...mimap import apc, averaged_mi_map, categorical_jacobian
+    from ...mimap import apc, averaged_mi_map, categorical_jacobian, mask_states
     from .alphabet import encode
     from .structure import contact_map
-    rows, costs = [], []
+    rows, costs, fam_cache = [], [], {}
     sep, thr = int(ccfg["min_separation"]), float(ccfg["threshold"])
+    ranges = {k: tuple(v) for k, v in ccfg["ranges"].items()}
     for k, ch in enumerate(tqdm(chains, desc="contacts", unit="chain", disable=not progress)):
         tokens = encode(ch["sequence"])
         L = len(tokens)
         contacts = contact_map(np.asarray(ch["coords"]), thr, sep)
+        in_family = ch.get("family") in families
         gen = torch.Generator().manual_seed(seed * 7_919 + k)
         t0 = time.perf_counter()
-        maps = averaged_mi_map(model, tokens, float(ccfg["mask_fraction"]), int(ccfg["rounds"]), gen,
-                               estimator=estimator, max_batch=int(ccfg["max_batch"]))
+        states = mask_states(tokens, ccfg["design"], model.mask_id, gen, fraction=float(ccfg["mask_fraction"]),
+                             rounds=int(ccfg["rounds"]), groups=int(ccfg["groups"]))
+        maps = averaged_mi_map(model, states, estimator=estimator, max_batch=int(ccfg["max_batch"]))
         t_mi = time.perf_counter() - t0
-        exact = maps["exact"].numpy()
-        scores = {"exact": exact, "exact_apc": apc(maps["exact"]).numpy()}
+        scores = {"exact": maps["exact"].numpy(), "exact_apc": apc(maps["exact"]).numpy()}
         if maps["learned"] is not None:
             scores["learned"] = maps["learned"].numpy()
+            scores["learned_apc"] = apc(maps["learned"]).numpy()
         t_jac = float("nan")
         if "jacobian" in ccfg["baselines"]:
             t0 = time.perf_counter()
             scores["jacobian"] = categorical_jacobian(model, tokens, int(ccfg["max_batch"])).numpy()
             t_jac = time.perf_counter() - t0
+        if "alignment" in ccfg["baselines"]:
+            fam = family_scores(ch, families, ccfg["alignment"], fam_cache)
+            if fam is not None:
+                scores["alignment_apc"] = fam
         if "separation" in ccfg["baselines"]:
             idx = np.arange(L)
             scores["separation"] = -np.abs(idx[:, None] - idx[None, :]).astype(float)   # nearest in sequence first
         for source, sc in scores.items():
-            rows.append(contact_row(ch["name"], L, label, source, sc, contacts, sep))
+            rows += contact_rows(ch["name"], L, label, source, sc, contacts, sep, ranges, in_family)
         cov = maps["coverage"].numpy()
         upper = np.triu(np.ones((L, L), dtype=bool), 1)
-        costs.append({"chain": ch["name"], "length": L, "states": maps["states"],
-                      "clamped_passes": maps["clamped_passes"], "mi_seconds": t_mi, "jacobian_seconds": t_jac,
-                      "pair_coverage": float((cov[upper] > 0).mean())})
+        costs.append({"chain": ch["name"], "length": L, "in_family": in_family, "design": ccfg["design"],
+                      "states": maps["states"], "clamped_passes": maps["clamped_passes"], "mi_seconds": t_mi,
+                      "jacobian_seconds": t_jac, "pair_coverage": float((cov[upper] > 0).mean())})
         with atomic_path(f"{maps_dir}/{ch['name']}.npz") as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, sequence=np.array(ch["sequence"]), contacts=contacts, coverage=cov, model=np.array(label),
+                         in_family=np.array(in_family),
                          **{f"score_{s}": v.astype(np.float32) for s, v in scores.items()})
     return rows, costs

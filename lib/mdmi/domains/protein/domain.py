@@ -47,7 +47,9 @@ class ProteinDomain:
         if self.pretrained:
             return f"ESM-C {self.backbone.split('_')[1].upper()} (pretrained)"
         size = f" {n_params / 1e6:.2f}M" if n_params else ""
-        return f"FALLBACK: small ESM-C-architecture model{size} trained here on bundled data, not ESM-C 300M"
+        names = ", ".join(Path(f).name.split(".")[0] for f in self.cfg["data"]["sequences"])
+        return (f"FALLBACK: family MDM{size} (ESM-C architecture) trained here on the bundled {names} "
+                f"sequences, not ESM-C 300M")
 
     # ---------------------------------------------------------------- data
     def make_data(self, out_dir: Path, threads: int = 1, repo: Path | None = None) -> None:
@@ -57,6 +59,11 @@ class ProteinDomain:
 
     def train_sequences(self, data_dir: Path) -> torch.Tensor:
         records, _ = read_fasta(Path(data_dir) / "train.fasta", "reject")
+        return pad_batch([s for _, s in records], PAD_ID)
+
+    def heldout_sequences(self, data_dir: Path) -> torch.Tensor:
+        """The validation sequences (never trained on), padded: the MDM's held-out loss and accuracy."""
+        records, _ = read_fasta(Path(data_dir) / "val.fasta", "reject")
         return pad_batch([s for _, s in records], PAD_ID)
 
     def augment(self, batch: torch.Tensor, gen: torch.Generator, mask: torch.Tensor | None = None):

@@ -7,7 +7,11 @@ Writes into ``<data>/``:
     val_tasks.tsv, test_tasks.tsv
                             decoding tasks: inpainting (a configured fraction of a held-out sequence
                             masked, '#' in ``init``) and unconditional generation (all masked)
-    chains.json             structure chains for the contact analysis: sequence, C-beta coordinates
+    chains.json             structure chains for the contact analysis: sequence, C-beta coordinates, and
+                            (when the chain is a member of a bundled family alignment) ``family`` (the
+                            alignment file) and ``aligned_row`` (its row there)
+    families.json           per family alignment among the sequence files: the match columns of its
+                            training members (the alignment baseline of the contact analysis)
     excluded.tsv            every record left out, with the reason (never silently dropped)
 
 Held-out sequences and chains are kept out of training: a training record that is nearly
@@ -24,7 +28,8 @@ import pandas as pd
 
 from ...io import read_json, write_json, write_text
 from .alphabet import ProteinDataError
-from .sequences import read_fasta, write_fasta
+from .alignment import match_columns
+from .sequences import alignment_file, read_aligned_rows, read_fasta, write_fasta
 from .structure import chain_ids, read_chain
 
 log = logging.getLogger(__name__)
@@ -107,8 +112,14 @@ def prepare(dcfg: dict, raw: Path, out: Path, seed: int) -> dict:
     for offset, (split, recs) in enumerate((("val", val), ("test", test)), start=1):
         write_text(out / f"{split}_tasks.tsv", make_tasks(recs, dcfg["tasks"], seed * 1_000 + offset).to_csv(
             sep="\t", index=False))
+    aligned = {e["file"]: read_aligned_rows(raw / "sequences" / e["file"]) for e in sources["sequences"]
+               if alignment_file(raw / "sequences" / e["file"])}
+    train_names = {n for n, _ in train}
+    families = {f: [match_columns(r) for n, r in rows.items() if n in train_names] for f, rows in aligned.items()}
+    write_json(out / "families.json", {f: rows for f, rows in families.items() if rows})
     write_json(out / "chains.json", [{"name": c.name, "sequence": c.sequence, "coords": c.coords.round(3).tolist(),
-                                      "residue_ids": c.residue_ids, "cb_missing": c.cb_missing} for c in chains])
+                                      "residue_ids": c.residue_ids, "cb_missing": c.cb_missing,
+                                      **family_row(c.sequence, aligned)} for c in chains])
     write_text(out / "excluded.tsv", pd.DataFrame(excluded, columns=["file", "record", "reason"]).to_csv(
         sep="\t", index=False))
     summary = {"source": sources["source"], "train": len(train), "val": len(val), "test": len(test),
@@ -117,6 +128,16 @@ def prepare(dcfg: dict, raw: Path, out: Path, seed: int) -> dict:
         log.info("excluded %s:%s (%s)", file, name, reason)
     log.info("protein data: %s", summary)
     return summary
+
+
+def family_row(sequence: str, aligned: dict[str, dict[str, str]]) -> dict:
+    """{'family': file, 'aligned_row': row} for the first alignment row that spells ``sequence``
+    (inserts upper-cased, gaps dropped); {} when the chain is in no bundled alignment."""
+    for file, rows in aligned.items():
+        for row in rows.values():
+            if row.replace("-", "").replace(".", "").upper() == sequence:
+                return {"family": file, "aligned_row": row}
+    return {}
 
 
 def make_tasks(records: list[tuple[str, str]], tcfg: dict, seed: int) -> pd.DataFrame:

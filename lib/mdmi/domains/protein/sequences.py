@@ -71,6 +71,16 @@ def read_fasta(path: str | Path, policy: str = "reject") -> tuple[list[tuple[str
     return records, excluded
 
 
+def read_aligned_rows(path: str | Path) -> dict[str, str]:
+    """{record name: aligned row as written} of an alignment file (A2M: upper case and '-' are match
+    columns, lower case and '.' inserts); checked as :func:`read_fasta` checks it."""
+    from Bio import SeqIO
+    path = Path(path)
+    read_fasta(path, "map")                  # the same checks (FASTA, ragged rows, empty records)
+    with _open(path) as fh:
+        return {r.id: str(r.seq) for r in SeqIO.parse(fh, "fasta")}
+
+
 def write_fasta(path: str | Path, records: list[tuple[str, str]]) -> None:
     from ...io import write_text
     write_text(path, "".join(f">{n}\n{s}\n" for n, s in records))
