@@ -142,10 +142,20 @@ def test_lint_leaves_only_the_explained_warning(tmp_path):
 def test_ci_run_protein_half_is_labelled_and_complete(ci_run):
     res = ci_run / "results"
     contacts = pd.read_csv(res / "tables" / "contacts.csv")
-    assert {"chain", "length", "model", "source", "p_at_L5", "p_at_L", "chance"} <= set(contacts.columns)
-    assert set(contacts.chain) == {"1ubi_A", "5pti_A"}          # <structure file stem>_<chain id>
-    assert {"exact", "learned", "jacobian"} <= set(contacts.source)
-    assert contacts[["p_at_L5", "p_at_L", "chance"]].apply(lambda c: c.between(0, 1)).all().all()
+    assert {"chain", "length", "model", "source", "p_at_L5", "p_at_L", "chance", "in_family", "range"} <= set(
+        contacts.columns)
+    assert set(contacts.chain) == {"1ubi_A", "5pti_A", "1a0j_A"}          # <structure file stem>_<chain id>
+    assert {"exact", "exact_apc", "learned", "jacobian", "separation", "alignment_apc"} <= set(contacts.source)
+    assert set(contacts.range) == {"all", "short", "medium", "long"}
+    # 1a0j_A is a member of the training family (its row in the bundled alignment): the only chain with
+    # the alignment baseline; the others are other folds
+    fam = contacts.groupby("chain").in_family.agg(["min", "max"])
+    assert fam.loc["1a0j_A"].tolist() == [True, True] and not fam.drop("1a0j_A")["max"].any()
+    assert set(contacts[contacts.source == "alignment_apc"].chain) == {"1a0j_A"}
+    ranged = contacts[contacts.range == "all"][["p_at_L5", "p_at_L", "chance"]]
+    assert ranged.apply(lambda c: c.between(0, 1)).all().all()
+    cost = json.loads((res / "protein" / "analysis" / "contacts" / "cost.json").read_text())
+    assert cost["design"] == "groups" and all(c["pair_coverage"] == 1.0 for c in cost["chains"])
     # the fallback is labelled in every protein output
     for name in ("contacts", "table1", "table2", "claims", "decoding_sweep"):
         t = pd.read_csv(res / "tables" / f"{name}.csv")
