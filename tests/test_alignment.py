@@ -33,6 +33,7 @@ def test_column_mi_equals_the_definition_and_finds_a_coupled_pair():
     for i, j in [(0, 2), (1, 4), (3, 5)]:
         assert mi[i, j] == pytest.approx(_direct_mi(msa[:, i], msa[:, j], w, 0.5), rel=1e-9)
     assert np.allclose(mi, mi.T) and np.all(np.diag(mi) == 0)
+    assert np.allclose(column_mi(msa, w, pseudocount=0.5, block=4), mi, rtol=1e-12)   # computed in column blocks
     off = mi[np.triu_indices(6, 1)]
     assert mi[1, 4] == off.max() and mi[1, 4] > 1.0 and np.median(off) < 0.05     # about log 4 vs about 0
 

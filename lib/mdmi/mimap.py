@@ -97,7 +97,7 @@ def mask_states(tokens: torch.Tensor, design: str, mask_id: int, gen: torch.Gene
 
 @torch.inference_mode()
 def averaged_mi_map(model, states: torch.Tensor, estimator=None, max_batch: int = 1024,
-                    states_per_call: int = 4) -> dict:
+                    states_per_call: int = 1) -> dict:
     """Average exact (and learned) MI over the masked states[S, L] of one sequence (``mask_states``).
 
     Returns {'exact': FloatTensor[L, L], 'learned': FloatTensor[L, L] or None,

@@ -37,19 +37,26 @@ def sequence_weights(msa: np.ndarray, identity: float = 0.8) -> np.ndarray:
     return 1.0 / (same >= identity).sum(1)
 
 
-def column_mi(msa: np.ndarray, weights: np.ndarray | None = None, pseudocount: float = 0.5) -> np.ndarray:
+def column_mi(msa: np.ndarray, weights: np.ndarray | None = None, pseudocount: float = 0.5,
+              block: int = 32) -> np.ndarray:
     """MI[C, C] in nats between match columns, from weighted pair counts with ``pseudocount`` spread
-    evenly over the 21 x 21 states (and 21 for the singles); zero diagonal."""
+    evenly over the 21 x 21 states (and 21 for the singles); zero diagonal. Computed ``block`` columns
+    against all at a time: memory about block x C x 21^2 x 8 bytes (the full pair table of a
+    441-column family would take 0.7 GB per copy)."""
     n, c = msa.shape
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
     onehot = np.zeros((n, c * STATES))                                   # [N, C*S]
     onehot[np.arange(n)[:, None], np.arange(c)[None, :] * STATES + msa] = 1.0
     total = w.sum() + pseudocount
     single = ((w @ onehot).reshape(c, STATES) + pseudocount / STATES) / total                  # [C, S]
-    counts = (onehot * w[:, None]).T @ onehot                            # [C*S, C*S] weighted pair counts
-    pair = (counts.reshape(c, STATES, c, STATES).transpose(0, 2, 1, 3) + pseudocount / STATES ** 2) / total
-    ratio = pair / (single[:, None, :, None] * single[None, :, None, :])   # [C, C, S, S]
-    mi = (pair * np.log(ratio)).sum((-1, -2))
+    weighted = onehot * w[:, None]
+    mi = np.zeros((c, c))
+    for lo in range(0, c, block):
+        hi = min(c, lo + block)
+        counts = weighted[:, lo * STATES:hi * STATES].T @ onehot          # [b*S, C*S] weighted pair counts
+        pair = (counts.reshape(hi - lo, STATES, c, STATES).transpose(0, 2, 1, 3) + pseudocount / STATES ** 2) / total
+        ratio = pair / (single[lo:hi, None, :, None] * single[None, :, None, :])   # [b, C, S, S]
+        mi[lo:hi] = (pair * np.log(ratio)).sum((-1, -2))
     np.fill_diagonal(mi, 0.0)
     return mi
 
