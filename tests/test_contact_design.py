@@ -117,3 +117,26 @@ def test_family_row_finds_a_chain_in_an_alignment_and_claims_judge_in_family_cha
     rows_worse = [dict(r, p_at_L5=0.0) if r["source"] == "exact_apc" else r for r in rows]
     out = {r["claim"]: r for r in claims(section, {"tables": {"contacts": pd.DataFrame(rows_worse)}}, rules, 0)}
     assert out[CONTACT_CLAIM]["holds"] == "no" and out[FAMILY_CLAIM]["holds"] == "no"
+
+
+def test_in_family_only_for_a_model_trained_on_the_family_and_the_baseline_either_way(tmp_path):
+    from mdmi.domains.protein.contacts import analyse_chains
+    seq = "ACDEFGHIKLMNPQRSTVWY"
+    rng = np.random.default_rng(0)
+    chain = {"name": "c_A", "sequence": seq, "coords": (rng.normal(size=(20, 3)) * 6).tolist(),
+             "family": "fam.a2m", "aligned_row": seq}
+    other = {"name": "o_A", "sequence": seq[::-1], "coords": (rng.normal(size=(20, 3)) * 6).tolist()}
+    letters = "ACDEFGHIKLMNPQRSTVWY"
+    families = {"fam.a2m": ["".join(letters[k] for k in rng.integers(0, 20, size=20)) for _ in range(30)]}
+    ccfg = {"design": "groups", "groups": 3, "mask_fraction": 0.3, "rounds": 1, "threshold": 8.0, "min_separation": 6,
+            "ranges": {"long": [12, None]}, "max_batch": 64, "baselines": ["alignment", "separation"],
+            "alignment": {"identity": 0.8, "pseudocount": 0.5}}
+    model = _PairToy(20, 2, 15)
+    for trained, expect in [(True, {"c_A": True, "o_A": False}), (False, {"c_A": False, "o_A": False})]:
+        rows, costs = analyse_chains(model, None, [chain, other], families, ccfg, 0, "toy", tmp_path, progress=False,
+                                     trained_on_families=trained)
+        df = pd.DataFrame(rows)
+        assert df.groupby("chain").in_family.first().to_dict() == expect
+        assert set(df[df.source == "alignment_apc"].chain) == {"c_A"}          # the baseline needs an aligned row
+        assert set(df.range) == {"all", "long"} and all(c["pair_coverage"] == 1.0 for c in costs)
+        assert (tmp_path / "c_A.npz").exists()

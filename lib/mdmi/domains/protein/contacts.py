@@ -84,8 +84,11 @@ def family_scores(chain: dict, families: dict, acfg: dict, cache: dict) -> np.nd
 
 
 def analyse_chains(model, estimator, chains: list[dict], families: dict, ccfg: dict, seed: int, label: str,
-                   maps_dir, progress: bool = True):
+                   maps_dir, progress: bool = True, trained_on_families: bool = True):
     """Exact MI, learned MI and baseline maps for every chain, scored against its contacts.
+
+    ``in_family``: the chain belongs to a family alignment the model was trained on (never for a
+    pretrained backbone, ``trained_on_families=False``); the alignment baseline is computed either way.
 
     Returns (rows for contacts.csv, per-chain cost dicts); writes ``maps_dir/<chain>.npz``.
     """
@@ -105,7 +108,7 @@ def analyse_chains(model, estimator, chains: list[dict], families: dict, ccfg: d
         tokens = encode(ch["sequence"])
         L = len(tokens)
         contacts = contact_map(np.asarray(ch["coords"]), thr, sep)
-        in_family = ch.get("family") in families
+        in_family = trained_on_families and ch.get("family") in families
         gen = torch.Generator().manual_seed(seed * 7_919 + k)
         t0 = time.perf_counter()
         states = mask_states(tokens, ccfg["design"], model.mask_id, gen, fraction=float(ccfg["mask_fraction"]),

@@ -58,7 +58,8 @@ def contacts(domain, model, head, data_dir: Path, out_dir: Path, cfg: dict, devi
         raise MissingInput(f"{fam_path} is missing: the data step predates the family baseline; rerun it "
                            f"(snakemake --forcerun data)")
     families = read_json(fam_path)
-    rows, costs = analyse_chains(model, head, chains, families, domain.cfg["contacts"], cfg["seed"], label, out_dir)
+    rows, costs = analyse_chains(model, head, chains, families, domain.cfg["contacts"], cfg["seed"], label, out_dir,
+                                 trained_on_families=not domain.pretrained)
     df = pd.DataFrame(rows)
     df["scale"] = cfg["scale"]
     write_json(Path(out_dir) / "cost.json", {"model": label, "chains": costs, **domain.cfg["contacts"]})
