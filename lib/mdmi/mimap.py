@@ -87,7 +87,7 @@ def mask_states(tokens: torch.Tensor, design: str, mask_id: int, gen: torch.Gene
                 rounds: int = 1, groups: int = 8) -> torch.Tensor:
     """LongTensor[S, L]: the masked states of tokens[L] under a mask design (see the module docstring)."""
     if design == "all":
-        return torch.full((1, tokens.shape[0]), mask_id, dtype=torch.long)
+        return random_states(tokens, 1.0, 1, mask_id, gen)          # fraction 1: the single all-masked state
     if design == "random":
         return random_states(tokens, fraction, rounds, mask_id, gen)
     if design == "groups":

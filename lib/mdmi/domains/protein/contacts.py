@@ -18,39 +18,43 @@ ALL = "all"
 
 def range_mask(L: int, lo: int, hi: int | None) -> np.ndarray:
     """bool[L, L]: lo <= |i - j| (<= hi when given)."""
-    sep = np.abs(np.subtract.outer(np.arange(L), np.arange(L)))
-    return (sep >= lo) & (sep <= hi if hi is not None else True)
+    inside = separation_mask(L, lo)
+    return inside if hi is None else inside & ~separation_mask(L, hi + 1)
+
+
+def scored_pairs(L: int, min_separation: int, within: np.ndarray | None = None) -> np.ndarray:
+    """bool[L, L]: the upper-triangle pairs that are scored (i < j, |i-j| >= min_separation, inside
+    ``within`` when given)."""
+    sel = np.triu(separation_mask(L, min_separation), 1)
+    return sel if within is None else sel & within
 
 
 def ranked_pairs(scores: np.ndarray, min_separation: int, within: np.ndarray | None = None):
-    """Upper-triangle pairs (i < j, |i-j| >= min_separation, and inside ``within`` when given) sorted by
-    descending score (stable: ties keep (i, j) order; NaN scores last). Returns (i[P], j[P])."""
-    L = scores.shape[0]
-    sel = np.triu(separation_mask(L, min_separation), 1)
-    if within is not None:
-        sel &= within
-    i, j = np.nonzero(sel)
+    """The scored pairs (:func:`scored_pairs`) sorted by descending score (stable: ties keep (i, j)
+    order; NaN scores last). Returns (i[P], j[P])."""
+    i, j = np.nonzero(scored_pairs(scores.shape[0], min_separation, within))
     s = np.nan_to_num(scores[i, j].astype(float), nan=-np.inf)
     order = np.argsort(-s, kind="stable")
     return i[order], j[order]
 
 
-def precision_at(scores: np.ndarray, contacts: np.ndarray, k: int, min_separation: int,
-                 within: np.ndarray | None = None) -> float:
-    """Fraction of the top-k scoring pairs (|i-j| >= min_separation, inside ``within``) that are contacts."""
-    i, j = ranked_pairs(scores, min_separation, within)
+def top_k_precision(i: np.ndarray, j: np.ndarray, contacts: np.ndarray, k: int) -> float:
+    """Fraction of the first k of the ranked pairs (i, j) that are contacts (NaN when there are none)."""
     if not len(i):
         return float("nan")
     k = max(1, min(k, len(i)))
     return float(contacts[i[:k], j[:k]].mean())
 
 
+def precision_at(scores: np.ndarray, contacts: np.ndarray, k: int, min_separation: int,
+                 within: np.ndarray | None = None) -> float:
+    """Fraction of the top-k scoring pairs (|i-j| >= min_separation, inside ``within``) that are contacts."""
+    return top_k_precision(*ranked_pairs(scores, min_separation, within), contacts, k)
+
+
 def chance_rate(contacts: np.ndarray, min_separation: int, within: np.ndarray | None = None) -> float:
     """Contact fraction among the pairs with |i-j| >= min_separation (inside ``within``)."""
-    L = contacts.shape[0]
-    sel = np.triu(separation_mask(L, min_separation), 1)
-    if within is not None:
-        sel &= within
+    sel = scored_pairs(contacts.shape[0], min_separation, within)
     return float(contacts[sel].mean()) if sel.any() else float("nan")
 
 
@@ -61,9 +65,10 @@ def contact_rows(chain: str, length: int, model: str, source: str, scores: np.nd
     for name, (lo, hi) in {ALL: (min_separation, None), **ranges}.items():
         within = range_mask(length, int(lo), None if hi is None else int(hi))
         upper = np.triu(contacts & within, 1)
+        i, j = ranked_pairs(scores, min_separation, within)            # ranked once for both cut-offs
         out.append({"chain": chain, "length": length, "model": model, "source": source,
-                    "p_at_L5": precision_at(scores, contacts, max(1, length // 5), min_separation, within),
-                    "p_at_L": precision_at(scores, contacts, length, min_separation, within),
+                    "p_at_L5": top_k_precision(i, j, contacts, max(1, length // 5)),
+                    "p_at_L": top_k_precision(i, j, contacts, length),
                     "chance": chance_rate(contacts, min_separation, within), "contacts": int(upper.sum()),
                     "in_family": bool(in_family), "range": name})
     return out
