@@ -3,7 +3,10 @@
 # for `make test-slurm`. Idempotent: packages are installed only if missing, daemons started only if
 # not running. Every daemon this script starts is recorded in $STATE/pids/, and only those are stopped
 # by tests/slurm/down.sh. Knobs: SLURM_CLUSTER (mdmi), SLURM_ACCOUNT (mdmi), SLURM_PARTITION (debug),
-# SLURM_DB_PORT (3307), SLURM_MEM_MB (default: what slurmd -C reports).
+# SLURM_DB_PORT (3307), SLURM_MEM_MB (default: what slurmd -C reports), SLURM_CPUS (default: 8x the CPUs
+# slurmd -C reports: the test jobs are small, one thread each, and mostly wait on Python start-up and the
+# executor's status polls, so a node that runs more of them at once finishes the DAG sooner; set
+# SLURM_CPUS to the real count to schedule strictly).
 #
 # Pieces: munge (authentication), a private MariaDB instance (own datadir, socket and port, so it never
 # touches a database already on the host) behind slurmdbd (the Snakemake Slurm executor reads job
@@ -97,7 +100,8 @@ install_if_changed() {  # install_if_changed <file> <mode> <owner>; content on s
 # controller, every `scontrol` call (which the Slurm executor plugin makes whenever Snakemake starts) waits 9 s
 for f in slurm.conf slurmdbd.conf; do [ -e "/etc/slurm/$f" ] || touch "$PIDS/created-$f"; done
 HW=$(slurmd -C | head -1)
-CPUS=$(echo "$HW" | grep -o 'CPUs=[0-9]*' | cut -d= -f2)
+REAL_CPUS=$(echo "$HW" | grep -o 'CPUs=[0-9]*' | cut -d= -f2)
+CPUS=${SLURM_CPUS:-$((REAL_CPUS * 8))}
 MEM=${SLURM_MEM_MB:-$(echo "$HW" | grep -o 'RealMemory=[0-9]*' | cut -d= -f2)}
 [ -f /var/lib/slurm/slurmctld/clustername ] && [ "$(cat /var/lib/slurm/slurmctld/clustername)" != "$CLUSTER" ] \
     && rm -rf /var/lib/slurm/slurmctld/*        # slurmctld refuses state saved by another cluster name
@@ -132,6 +136,8 @@ MailProg=/bin/true
 InactiveLimit=0
 KillWait=5
 MinJobAge=300
+# the node may declare more CPUs than it has (SLURM_CPUS above); slurmd then keeps the declared count
+SlurmdParameters=config_overrides
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM State=UNKNOWN
 PartitionName=$PARTITION Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
@@ -177,4 +183,4 @@ wait_for 60 "node $NODE idle" sh -c "sinfo -h -N -o %T | grep -qE '^(idle|mixed|
 # ---- smoke test: a job through sbatch, seen by sacct
 job=$(sbatch --parsable -A "$ACCOUNT" -p "$PARTITION" -t 1 --mem 100 -o /dev/null --wrap true)
 wait_for 60 "smoke job $job in sacct" sh -c "sacct -n -X -j $job -o State -P | grep -qx COMPLETED"
-log "READY in $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $t0}") s: cluster=$CLUSTER node=$NODE ($CPUS CPUs, $MEM MB) partition=$PARTITION account=$ACCOUNT"
+log "READY in $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $t0}") s: cluster=$CLUSTER node=$NODE ($CPUS CPUs declared, $REAL_CPUS real; $MEM MB) partition=$PARTITION account=$ACCOUNT"

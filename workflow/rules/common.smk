@@ -52,6 +52,13 @@ ALL_METHODS = sorted({m for ms in METHODS.values() for m in ms})
 TABLE_NAMES = ["table1", "table2", "claims", "decoding_sweep", "decoding_sweep_by_band"]
 GPU = gpu_jobs(config)   # 1 when the config puts the models on CUDA: decided by the config, not this host
 
+
+def cpu_group(name):
+    """The cluster job group of a rule's short CPU jobs (bundled by the Slurm profile's group-components,
+    ignored locally); none when the jobs use a GPU (a bundle would ask for one GPU per member)."""
+    return None if GPU else name
+
+
 # The config files the commands read, as (YAML text, digest). The whole config goes to
 # results/config.yaml (the shared rules, notebooks and manifest read it); each (domain, stage) gets its
 # slice (mdmi.config.stage_slice: only what that stage reads) at results/config/<domain>/<stage>-<digest>.yaml.

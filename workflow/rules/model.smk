@@ -47,6 +47,8 @@ rule label:
         mem_mb=res("label", "mem_mb"),
         runtime=res("label", "runtime"),
         gpu=GPU,
+    group:
+        cpu_group("label")
     shell:
         "python -m mdmi --threads {threads} label --config {input.config} --domain {wildcards.domain} "
         "--data {params.data} --model {input.model} --split {wildcards.split} --out {output} 2>&1 | tee {log}"
@@ -120,6 +122,8 @@ rule decode:
         mem_mb=res("decode", "mem_mb"),
         runtime=res("decode", "runtime"),
         gpu=GPU,
+    group:
+        cpu_group("decode")
     shell:
         "python -m mdmi --threads {threads} decode --config {input.config} --domain {wildcards.domain} "
         "--data {params.data} --model {input.model} {params.head} --split {wildcards.split} "
