@@ -394,7 +394,8 @@ def test_prepare_splits_and_lists_every_exclusion(tmp_path):
                                       "structures": [{"file": "1ubi.pdb.gz", "chain": "A"}]})
     cfg = {"data": {"nonstandard": "exclude", "min_length": 50, "max_length": 300, "heldout_fraction": 0.2,
                     "identity_kmer": 0.9},
-           "tasks": {"inpaint": {"sequences": 2, "fraction": 0.2}, "unconditional": {"count": 1, "length": 30}}}
+           "tasks": {"inpaint": {"sequences": 2, "fractions": [0.2], "patterns": ["scattered"]},
+                     "unconditional": {"count": 1, "length": 30}}}
     summary = prepare(cfg, raw, tmp_path / "data", seed=0)
     import pandas as pd
     excl = pd.read_csv(tmp_path / "data" / "excluded.tsv", sep="\t")
@@ -406,7 +407,7 @@ def test_prepare_splits_and_lists_every_exclusion(tmp_path):
     assert summary["chains"] == ["1ubi_A"] and summary["train"] + summary["val"] + summary["test"] == 20
     from mdmi.domains.protein.domain import ProteinDomain
     task = ProteinDomain({"backbone": "fallback"}).load_task(tmp_path / "data", "val")
-    assert list(task.meta.band) == ["inpaint", "inpaint", "unconditional"]
+    assert list(task.meta.band) == ["scattered-20", "scattered-20", "unconditional"]
     assert (task.target[2] == -1).all() and ((task.init == MASK_ID).sum(-1)[:2] == 12).all()
 
 
@@ -480,3 +481,26 @@ def test_exact_mi_ignores_how_much_padding_a_batch_carries(model):
         assert passes == (2 + 3) * 20
         assert torch.allclose(mi[0, :8, :8], alone[0], atol=1e-5)
         assert (mi[0, 8:] == 0).all() and (mi[0, :, 8:] == 0).all()
+
+
+def test_inpainting_tasks_per_fraction_and_pattern():
+    """One task per (sequence, fraction, pattern); contiguous masks are one span, scattered ones are not;
+    the masked count is round(fraction x length) and only '#' differs from the native."""
+    import random
+    from mdmi.domains.protein.prepare import inpaint_positions, make_tasks
+    seq = "ACDEFGHIKLMNPQRSTVWY" * 5                                                 # 100 residues
+    tcfg = {"inpaint": {"sequences": 2, "fractions": [0.15, 0.5], "patterns": ["scattered", "contiguous"]},
+            "unconditional": {"count": 1, "length": 30}}
+    df = make_tasks([("a", seq), ("b", seq[::-1]), ("c", seq)], tcfg, seed=3)
+    assert len(df) == 2 * 2 * 2 + 1 and list(df.band[:4]) == ["scattered-15", "contiguous-15", "scattered-50", "contiguous-50"]
+    for row in df[df.band != "unconditional"].itertuples():
+        pos = [i for i, c in enumerate(row.init) if c == "#"]
+        assert len(pos) == round(int(row.band.split("-")[1]) / 100 * 100)
+        assert all(row.init[i] == row.native[i] for i in range(row.length) if i not in pos)
+        spans = sum(1 for k, i in enumerate(pos) if k == 0 or pos[k - 1] != i - 1)
+        assert (spans == 1) == row.band.startswith("contiguous")                  # 15 scattered of 100: >1 span
+    rng = random.Random(0)
+    assert len(inpaint_positions(10, 0.01, "contiguous", rng)) == 1                  # at least one position
+    assert inpaint_positions(10, 1.0, "contiguous", rng) == set(range(10))
+    with pytest.raises(ValueError, match="pattern"):
+        inpaint_positions(10, 0.5, "striped", rng)

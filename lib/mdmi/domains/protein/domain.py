@@ -106,8 +106,9 @@ class ProteinDomain:
         d, t, m = self.cfg["data"], self.cfg["tasks"], self.cfg["model"]
         L = (d["min_length"] + d["max_length"]) / 2
         inp, unc = t["inpaint"], t["unconditional"]
-        n = inp["sequences"] + unc["count"]
-        masked = (inp["sequences"] * inp["fraction"] * L + unc["count"] * unc["length"]) / max(1, n)
+        n = inp["sequences"] * len(inp["fractions"]) * len(inp["patterns"]) + unc["count"]
+        masked = (inp["sequences"] * len(inp["patterns"]) * sum(inp["fractions"]) * L
+                  + unc["count"] * unc["length"]) / max(1, n)
         return {"length": int(L), "values": len(AMINO_ACIDS), "tasks": {"val": (n, masked), "test": (n, masked)},
                 "architecture": lambda: self._untrained(m)}
 

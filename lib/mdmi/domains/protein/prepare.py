@@ -5,8 +5,9 @@ Writes into ``<data>/``:
     train.fasta             sequences for training the fallback MDM
     val.fasta, test.fasta   held-out sequences (estimator states, decoding tasks)
     val_tasks.tsv, test_tasks.tsv
-                            decoding tasks: inpainting (a configured fraction of a held-out sequence
-                            masked, '#' in ``init``) and unconditional generation (all masked)
+                            decoding tasks: inpainting (held-out sequences with each configured fraction
+                            masked, '#' in ``init``, scattered or as one span: band e.g. ``contiguous-30``)
+                            and unconditional generation (all masked)
     chains.json             structure chains for the contact analysis: sequence, C-beta coordinates, and
                             (when the chain is a member of a bundled family alignment) ``family`` (the
                             alignment file) and ``aligned_row`` (its row there)
@@ -140,17 +141,37 @@ def family_row(sequence: str, aligned: dict[str, dict[str, str]]) -> dict:
     return {}
 
 
+def inpaint_band(pattern: str, fraction: float) -> str:
+    """The band of an inpainting task: its mask pattern and percentage, e.g. ``contiguous-30``."""
+    return f"{pattern}-{round(100 * fraction)}"
+
+
+def inpaint_positions(length: int, fraction: float, pattern: str, rng: random.Random) -> set[int]:
+    """The masked positions of one inpainting task: round(fraction x length) of them (at least one),
+    drawn at random (``scattered``) or as one span at a random start (``contiguous``)."""
+    k = max(1, int(round(fraction * length)))
+    if pattern == "scattered":
+        return set(rng.sample(range(length), k))
+    if pattern == "contiguous":
+        start = rng.randrange(length - k + 1)
+        return set(range(start, start + k))
+    raise ValueError(f"unknown inpainting pattern {pattern!r}")
+
+
 def make_tasks(records: list[tuple[str, str]], tcfg: dict, seed: int) -> pd.DataFrame:
-    """Inpainting tasks (first ``inpaint.sequences`` records, ``inpaint.fraction`` masked at random)
-    and ``unconditional.count`` all-masked sequences of ``unconditional.length``."""
+    """Inpainting tasks: for each of the first ``inpaint.sequences`` records, one task per masked
+    fraction and pattern (band ``<pattern>-<percent>``); then ``unconditional.count`` all-masked
+    sequences of ``unconditional.length``."""
     rng = random.Random(seed)
     rows = []
     inp = tcfg["inpaint"]
     for name, seq in records[: inp["sequences"]]:
-        k = max(1, int(round(inp["fraction"] * len(seq))))
-        pos = set(rng.sample(range(len(seq)), k))
-        init = "".join("#" if i in pos else c for i, c in enumerate(seq))
-        rows.append({"name": name, "band": "inpaint", "length": len(seq), "init": init, "native": seq})
+        for fraction in inp["fractions"]:
+            for pattern in inp["patterns"]:
+                pos = inpaint_positions(len(seq), fraction, pattern, rng)
+                init = "".join("#" if i in pos else c for i, c in enumerate(seq))
+                rows.append({"name": name, "band": inpaint_band(pattern, fraction), "length": len(seq),
+                             "init": init, "native": seq})
     unc = tcfg["unconditional"]
     for k in range(unc["count"]):
         rows.append({"name": f"uncond_{k}", "band": "unconditional", "length": unc["length"],
