@@ -294,6 +294,11 @@ def _one_error_line(stderr: str) -> str:
     return errors[0]
 
 
+def _planned_rules(dry_run_stdout: str) -> set[str]:
+    """The rules a dry run would run (a job group's members are listed indented under it)."""
+    return {ln.split()[1].rstrip(":") for ln in dry_run_stdout.splitlines() if ln.lstrip().startswith("rule ")}
+
+
 def test_editing_a_decoding_knob_reruns_only_what_depends_on_it(ci_run, tmp_path):
     """Rules depend on their stage's slice of the config: no retraining for a decoding change."""
     import shutil
@@ -308,7 +313,7 @@ def test_editing_a_decoding_knob_reruns_only_what_depends_on_it(ci_run, tmp_path
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     r = snakemake("-n", "--cores", "2", "--configfile", str(path), cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
-    jobs = {ln.split()[1].rstrip(":") for ln in r.stdout.splitlines() if ln.startswith("rule ")}
+    jobs = _planned_rules(r.stdout)
     assert {"decode", "tables", "combine_tables"} <= jobs
     assert not jobs & {"data", "train_mdm", "label", "train_estimator", "analysis"}, jobs
     assert "protein/decode" not in r.stdout and "potts/decode" not in r.stdout     # the other domains are untouched
@@ -317,7 +322,7 @@ def test_editing_a_decoding_knob_reruns_only_what_depends_on_it(ci_run, tmp_path
     cfg["resources"]["rules"]["decode"] = {"mem_mb": 4321, "runtime": 9}
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     r = snakemake("-n", "--cores", "2", "--configfile", str(path), cwd=tmp_path)
-    jobs = {ln.split()[1].rstrip(":") for ln in r.stdout.splitlines() if ln.startswith("rule ")}
+    jobs = _planned_rules(r.stdout)
     assert not jobs & {"data", "train_mdm", "label", "train_estimator", "analysis", "decode", "tables"}, jobs
 
 
