@@ -30,6 +30,14 @@ def test_config_errors_name_the_key(tmp_path):
     cfg["sudoku"]["model"]["n_heads"] = 3
     with pytest.raises(ConfigError, match="divisible"):
         validate(cfg)
+    cfg = resolved_config(ROOT / "config" / "ci.yaml")
+    cfg["protein"]["tasks"]["inpaint"]["fraction"] = 0.15                  # the key before fractions/patterns
+    with pytest.raises(ConfigError, match="fraction"):
+        validate(cfg)
+    cfg = resolved_config(ROOT / "config" / "ci.yaml")
+    cfg["protein"]["tasks"]["inpaint"]["fractions"] = [0.151, 0.149]        # both band 15
+    with pytest.raises(ConfigError, match="same band twice"):
+        validate(cfg)
     (tmp_path / "x.yaml").write_text("a: [1,\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(tmp_path / "x.yaml")

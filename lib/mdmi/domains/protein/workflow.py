@@ -45,6 +45,10 @@ def validate(section: dict, source: str) -> None:
         raise ConfigError(f"{source}: protein.data.min_length must be <= max_length")
     if d["source"] == "online" and "online" not in d:
         raise ConfigError(f"{source}: protein.data.source is 'online' but protein.data.online is missing")
+    percents = [round(100 * f) for f in section["tasks"]["inpaint"]["fractions"]]
+    if len(set(percents)) != len(percents):
+        raise ConfigError(f"{source}: protein.tasks.inpaint.fractions {section['tasks']['inpaint']['fractions']} "
+                          f"name the same band twice (bands are whole percentages); give distinct percentages")
 
 
 def contacts(domain, model, head, data_dir: Path, out_dir: Path, cfg: dict, device, label: str) -> None:
