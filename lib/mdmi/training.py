@@ -110,13 +110,13 @@ def run_steps(module, opt, gen: torch.Generator, ck: Checkpointer, loss_fn, *, t
         if step % log_every == 0 or step == total:
             row = {"step": step, "loss": run_loss / n, "lr": opt.param_groups[0]["lr"],
                    "seconds": time.perf_counter() - t0}
+            evaluated = {}
             if evaluate is not None:
                 module.eval()
-                row.update(evaluate())
+                evaluated = evaluate()
                 module.train()
-            history.append(row)
-            bar.set_postfix(loss=f"{run_loss / n:.3g}", **{k: f"{v:.3g}" for k, v in row.items()
-                                                           if k.startswith("heldout")})
+            history.append({**row, **evaluated})
+            bar.set_postfix(loss=f"{run_loss / n:.3g}", **{k: f"{v:.3g}" for k, v in evaluated.items()})
             run_loss, n = 0.0, 0
         if step < total and (step % checkpoint_every == 0 or step == stop_after):
             ck.save(module, opt, gen, step, history)

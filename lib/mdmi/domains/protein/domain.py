@@ -57,14 +57,17 @@ class ProteinDomain:
         from .workflow import make_data
         make_data(self, out_dir, threads, repo)
 
-    def train_sequences(self, data_dir: Path) -> torch.Tensor:
-        records, _ = read_fasta(Path(data_dir) / "train.fasta", "reject")
+    @staticmethod
+    def _padded(path: Path) -> torch.Tensor:
+        records, _ = read_fasta(path, "reject")
         return pad_batch([s for _, s in records], PAD_ID)
+
+    def train_sequences(self, data_dir: Path) -> torch.Tensor:
+        return self._padded(Path(data_dir) / "train.fasta")
 
     def heldout_sequences(self, data_dir: Path) -> torch.Tensor:
         """The validation sequences (never trained on), padded: the MDM's held-out loss and accuracy."""
-        records, _ = read_fasta(Path(data_dir) / "val.fasta", "reject")
-        return pad_batch([s for _, s in records], PAD_ID)
+        return self._padded(Path(data_dir) / "val.fasta")
 
     def augment(self, batch: torch.Tensor, gen: torch.Generator, mask: torch.Tensor | None = None):
         return batch if mask is None else (batch, mask)
