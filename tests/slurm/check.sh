@@ -36,7 +36,7 @@ YAML
 t_fail=$(now)
 ( cd fail && set +e
   timeout -s INT -k 30 300 python -m snakemake -s "$ROOT/Snakefile" --configfile fail.yaml \
-      --workflow-profile "$ROOT/workflow/profiles/slurm" --slurm-init-seconds-before-status-checks 3 > fail.log 2>&1
+      --workflow-profile "$ROOT/workflow/profiles/slurm" --slurm-init-seconds-before-status-checks 1 > fail.log 2>&1
   echo $? > fail.rc; awk "BEGIN{printf \"%.1f\", $(now) - $t_fail}" > fail.seconds ) &
 fail_pid=$!
 
@@ -44,7 +44,7 @@ fail_pid=$!
 t=$(now)
 # a test cluster with nothing else queued: poll job states every few seconds, not the profile's 10
 timeout -s INT -k 30 "$LIMIT" "${SNAKEMAKE[@]}" --workflow-profile "$ROOT/workflow/profiles/slurm" \
-    --slurm-init-seconds-before-status-checks 3 --config results=slurm > slurm.log 2>&1 || { tail -n 40 slurm.log; say "FAIL: the Slurm run failed (log: $WORK/slurm.log)"; exit 1; }
+    --slurm-init-seconds-before-status-checks 1 --config results=slurm > slurm.log 2>&1 || { tail -n 40 slurm.log; say "FAIL: the Slurm run failed (log: $WORK/slurm.log)"; exit 1; }
 slurm_s=$(since "$t")
 submitted=$(grep -c "has been submitted with SLURM jobid" slurm.log || true)
 run_id() { grep -o "SLURM run ID: [0-9a-f-]*" "$1" | head -1 | cut -d' ' -f4; }   # every job of a run is named by it

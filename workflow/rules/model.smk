@@ -130,7 +130,10 @@ rule decode:
         "--method {wildcards.method} --out {output} 2>&1 | tee {log}"
 
 
+# tables and combine_tables aggregate small CSVs (2-5 s, < 0.4 GB at the default scale): on a cluster they run
+# where Snakemake runs (localrule), not as Slurm jobs that would wait for a node and a status poll.
 rule tables:
+    localrule: True
     input:
         unpack(table_inputs),
     output:

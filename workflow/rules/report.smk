@@ -7,6 +7,7 @@ REPORTED_TABLES = {"table1": "table1.csv", "table2": "table2.csv", "claims": "cl
 
 
 rule combine_tables:
+    localrule: True            # aggregation, seconds (see rule tables)
     input:
         config=CONFIG,
         parts=expand(f"{RESULTS}/tables/parts/{{domain}}/{{name}}.csv", domain=DOMAINS, name=TABLE_NAMES),
