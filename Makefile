@@ -39,12 +39,14 @@ slurm: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --workflow-profile workflow/profiles/slurm --configfile $(CONFIG) $(SMK_RETRAIN)
 
 # The shipped checkpoints: train them with the workflow's own train_mdm rule at the pretrain scale
-# (config/pretrain.yaml, <= 2 h on 2 cores), then copy model, log, benchmark and config into data/
-# and point config/default.yaml's sudoku.checkpoint at the new checksum.
+# (config/pretrain.yaml: Sudoku <= 2 h on 2 cores, the protein family model seconds), then copy model, log,
+# benchmark and config into data/<domain>/pretrained/ and point config/default.yaml's <domain>.checkpoint at
+# the new checksum. MODELS=protein retrains only the family model.
+MODELS ?= sudoku protein
 models: $(STAMP)
 	$(BIN)/python -m mdmi unlock-stale
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake $(PRETRAIN)/sudoku/mdm/model.pt $(PRETRAIN)/config.yaml --cores $(CORES) --resources gpu=$(GPUS) --configfile config/pretrain.yaml --config retrain=True --rerun-incomplete --printshellcmds
-	$(BIN)/python -m mdmi ship --results $(PRETRAIN) --domain sudoku --config config/pretrain.yaml --out data/sudoku/pretrained --adopt config/default.yaml
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake $(foreach d,$(MODELS),$(PRETRAIN)/$(d)/mdm/model.pt) $(PRETRAIN)/config.yaml --cores $(CORES) --resources gpu=$(GPUS) --configfile config/pretrain.yaml --config retrain=True --rerun-incomplete --printshellcmds
+	for d in $(MODELS); do $(BIN)/python -m mdmi ship --results $(PRETRAIN) --domain $$d --config config/pretrain.yaml --out data/$$d/pretrained --adopt config/default.yaml || exit 1; done
 
 bench: $(STAMP)   # after `make paper`: labelling/estimator/decoding cost -> results/benchmarks/bench.json
 	$(BIN)/python -m mdmi unlock-stale

@@ -154,9 +154,13 @@ def test_ci_run_protein_half_is_labelled_and_complete(ci_run):
     assert set(contacts[contacts.source == "alignment_apc"].chain) == {"1a0j_A"}
     ranged = contacts[contacts.range == "all"][["p_at_L5", "p_at_L", "chance"]]
     assert ranged.apply(lambda c: c.between(0, 1)).all().all()
-    cost = json.loads((res / "protein" / "analysis" / "contacts" / "cost.json").read_text())
-    assert cost["design"] == "groups" and all(c["pair_coverage"] == 1.0 for c in cost["chains"])
-    # the fallback is labelled in every protein output
+    # the family model reads only its family's chain, through the aligned row: MI maps for 1a0j_A alone, covering
+    # the pairs of its residues on kept columns (not those on inserts or gap-rich columns); baselines for all
+    assert set(contacts[contacts.source == "exact"].chain) == {"1a0j_A"}
+    cost = {c["chain"]: c for c in json.loads((res / "protein" / "analysis" / "contacts" / "cost.json").read_text())["chains"]}
+    assert cost["1a0j_A"]["states"] == 1 and 0.8 < cost["1a0j_A"]["pair_coverage"] < 1.0
+    assert all(c["states"] == 0 and c["pair_coverage"] == 0 for n, c in cost.items() if n != "1a0j_A")
+    # the model trained here is labelled FALLBACK (a stand-in for ESM-C) in every protein output
     for name in ("contacts", "table1", "table2", "claims", "decoding_sweep"):
         t = pd.read_csv(res / "tables" / f"{name}.csv")
         rows = t if name == "contacts" else t[t.domain == "protein"]

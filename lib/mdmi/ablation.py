@@ -12,7 +12,8 @@ recipe is chosen there, never on test) with ``ablation.method`` at one setting o
 
 - ``<variant>/model.pt`` and ``<variant>/decode.csv``   (a variant whose decode.csv exists is skipped)
 - ``ablation.csv``  variant x group (each band, then ``all``): n, the domain's primary metric with a
-  95% bootstrap interval, its paired difference from ``recipe`` on the same sequences, training time
+  95% bootstrap interval, its paired difference from ``recipe`` on the same sequences, training time,
+  and the MDM's held-out loss at the end of training (when the domain has held-out sequences)
 - ``ablation.md``   the same as a Markdown table
 
 The budget is short on purpose (minutes per variant on 2 cores): it ranks choices by how fast they
@@ -55,7 +56,7 @@ def variant_config(cfg: dict, domain: str, overrides: dict, steps: int) -> dict:
 
 
 def summarise(frames: dict[str, pd.DataFrame], metric: str, train_seconds: dict[str, float],
-              reps: int, level: float, seed: int) -> pd.DataFrame:
+              reps: int, level: float, seed: int, heldout: dict[str, float] | None = None) -> pd.DataFrame:
     """One row per (variant, group): n, mean metric with interval, paired difference from the baseline.
 
     frames: variant -> per-sequence rows with columns ``seq``, ``metric`` and optionally ``band``.
@@ -73,20 +74,23 @@ def summarise(frames: dict[str, pd.DataFrame], metric: str, train_seconds: dict[
             diff = interval(w, lambda m: m(x) - m(b), level)
             rows.append({"variant": name, "group": group, "n": len(ix), metric: est.value,
                          "low": est.low, "high": est.high, f"diff_vs_{BASELINE}": diff.value,
-                         "diff_low": diff.low, "diff_high": diff.high, "train_seconds": train_seconds.get(name)})
+                         "diff_low": diff.low, "diff_high": diff.high, "train_seconds": train_seconds.get(name),
+                         "heldout_loss": (heldout or {}).get(name)})
     return pd.DataFrame(rows)
 
 
 def markdown(table: pd.DataFrame, metric: str, steps: int, split: str) -> str:
     lines = [f"Ablation: each variant trained {steps} steps, decoded on the {split} split; {metric} with 95% "
              f"bootstrap interval, and its paired difference from `{BASELINE}` on the same sequences.", "",
-             f"| variant | group | n | {metric} [95% CI] | vs {BASELINE} [95% CI] | train s |",
-             "|---|---|---|---|---|---|"]
+             f"| variant | group | n | {metric} [95% CI] | vs {BASELINE} [95% CI] | train s | held-out loss |",
+             "|---|---|---|---|---|---|---|"]
     for r in table.itertuples(index=False):
         d = r._asdict()
+        loss = d.get("heldout_loss")
+        loss = "" if loss is None or pd.isna(loss) else f"{loss:.4f}"
         lines.append(f"| {d['variant']} | {d['group']} | {d['n']} | {d[metric]:.3f} [{d['low']:.3f}, {d['high']:.3f}] "
                      f"| {d[f'diff_vs_{BASELINE}']:+.3f} [{d['diff_low']:+.3f}, {d['diff_high']:+.3f}] "
-                     f"| {d['train_seconds']:.0f} |")
+                     f"| {d['train_seconds']:.0f} | {loss} |")
     return "\n".join(lines) + "\n"
 
 
@@ -105,7 +109,7 @@ def run_ablation(cfg: dict, domain_name: str, data_dir: Path, out_dir: Path, dev
     sweep = {k: [v] for k, v in spec.get("knobs", {}).items()}
     variants = {BASELINE: {}, **spec["variants"]}
     configs = {name: variant_config(cfg, domain_name, over, spec["steps"]) for name, over in variants.items()}
-    frames, seconds, metric = {}, {}, None
+    frames, seconds, heldout, metric = {}, {}, {}, None
     for name, vcfg in configs.items():
         dcfg = domain_config(vcfg, domain_name)
         domain = get_domain(domain_name, dcfg)
@@ -115,7 +119,9 @@ def run_ablation(cfg: dict, domain_name: str, data_dir: Path, out_dir: Path, dev
         if not model_path.is_file():
             log.info("ablation %s: training %d steps with %s", name, spec["steps"], variants[name] or "the recipe")
             train_mdm(domain, dcfg, data_dir, model_path, folder / "ckpt.pt", device)
-        seconds[name] = float(load_torch(model_path)["train_log"][-1]["seconds"])
+        last = load_torch(model_path)["train_log"][-1]
+        seconds[name] = float(last["seconds"])
+        heldout[name] = last.get("heldout_loss")
         if not rows_path.is_file():
             model = load_mdm(domain, model_path, device)
             task = domain.load_task(data_dir, spec["split"])
@@ -125,7 +131,7 @@ def run_ablation(cfg: dict, domain_name: str, data_dir: Path, out_dir: Path, dev
         frames[name] = pd.read_csv(rows_path)
         log.info("ablation %s: %s %.3f", name, metric, frames[name][metric].mean())
     table = summarise(frames, metric, seconds, int(cfg["claims"]["bootstrap"]), float(cfg["claims"]["level"]),
-                      int(cfg["seed"]))
+                      int(cfg["seed"]), heldout)
     write_text(out_dir / "ablation.csv", table.to_csv(index=False))
     write_text(out_dir / "ablation.md", markdown(table, metric, spec["steps"], spec["split"]))
     return table

@@ -84,8 +84,15 @@ def design_cost(L: int, V: int, design: str, *, fraction: float = 1.0, rounds: i
 
 
 def mask_states(tokens: torch.Tensor, design: str, mask_id: int, gen: torch.Generator, *, fraction: float = 1.0,
-                rounds: int = 1, groups: int = 8) -> torch.Tensor:
-    """LongTensor[S, L]: the masked states of tokens[L] under a mask design (see the module docstring)."""
+                rounds: int = 1, groups: int = 8, pad: int | None = None) -> torch.Tensor:
+    """LongTensor[S, L]: the masked states of tokens[L] under a mask design (see the module docstring).
+    ``pad``: the model's padding id; padding positions are never masked (the design covers the rest)."""
+    if pad is not None and bool((tokens == pad).any()):
+        real = tokens != pad
+        inner = mask_states(tokens[real], design, mask_id, gen, fraction=fraction, rounds=rounds, groups=groups)
+        out = tokens[None].repeat(inner.shape[0], 1)
+        out[:, real] = inner
+        return out
     if design == "all":
         return random_states(tokens, 1.0, 1, mask_id, gen)          # fraction 1: the single all-masked state
     if design == "random":

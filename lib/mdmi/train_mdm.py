@@ -14,6 +14,11 @@ Two options shape what the model learns (both off unless the config asks):
 - ``train.loop_loss``: for a looped backbone (``loop_logits``), the loss is averaged over the
   predictions after every loop, not only the last (deep supervision of the iterations).
 
+Two hooks serve models of a fixed-length family (both generic): ``train.reweight_identity`` draws
+sequences with weights 1 / (number of sequences at least that identical), and a model that defines
+``penalty()`` (the negative log of a prior over its weights, e.g. a Gaussian on couplings) has it added
+to the loss divided by the number of training sequences: the MAP objective per sequence.
+
 Run it through the workflow (``snakemake results/<domain>/mdm/model.pt``) or
 ``python -m mdmi train-mdm --config C --domain D --data DIR --out model.pt --ckpt ckpt.pt``.
 """
@@ -92,6 +97,16 @@ def masked_loss(model, x: torch.Tensor, lo: float, hi: float, gen: torch.Generat
     return total / len(all_logits)
 
 
+def identity_weights(data: torch.Tensor, identity: float, block: int = 256) -> torch.Tensor:
+    """FloatTensor[N]: 1 / (number of rows of data[N, L] with at least ``identity`` of their positions equal,
+    itself included)."""
+    counts = torch.zeros(len(data))
+    for s in range(0, len(data), block):
+        same = (data[s:s + block, None, :] == data[None, :, :]).float().mean(-1)     # [b, N]
+        counts[s:s + block] = (same >= identity).sum(-1).float()
+    return 1.0 / counts
+
+
 def training_record(cfg: dict, data: torch.Tensor, masks: torch.Tensor | None = None) -> dict:
     """What a trained MDM depends on: model and training config, seed, the training data (and the
     natural masks when the domain has them)."""
@@ -155,9 +170,17 @@ def train_mdm(domain, cfg: dict, data_dir: Path, out_path: Path, ckpt_path: Path
         save_torch(out_path, out)
         return out
     gen = seed_everything(int(cfg["seed"]))
+    if hasattr(domain, "model_config"):             # what the data fix, e.g. a family's number of columns
+        mcfg = domain.model_config(mcfg, data_dir)
     model = domain.build_model(mcfg).to(device)
     log.info("MDM with %d parameters on %s", sum(p.numel() for p in model.parameters()), device)
     data, masks = domain_training_data(domain, data_dir)
+    weights = None
+    if tcfg.get("reweight_identity"):
+        weights = identity_weights(data, float(tcfg["reweight_identity"]))
+        log.info("sequence weights at %.0f%% identity: %d sequences, effective number %.1f",
+                 100 * tcfg["reweight_identity"], len(data), float(weights.sum()))
+    prior = getattr(model, "penalty", None)
     opt = torch.optim.AdamW(model.parameters(), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
     record = training_record(cfg, data, masks)
     ck = Checkpointer(ckpt_path, config_hash(record))
@@ -172,7 +195,14 @@ def train_mdm(domain, cfg: dict, data_dir: Path, out_path: Path, ckpt_path: Path
              ", loss on every loop" if loop_loss else "")
 
     def loss_fn():
-        idx = torch.randint(0, data.shape[0], (B - n_nat,), generator=gen)
+        loss = data_loss()
+        return loss if prior is None else loss + prior() / len(data)
+
+    def data_loss():
+        if weights is None:
+            idx = torch.randint(0, data.shape[0], (B - n_nat,), generator=gen)
+        else:
+            idx = torch.multinomial(weights, B - n_nat, replacement=True, generator=gen)
         batch = domain.augment(data[idx], gen) if tcfg["augment"] else data[idx]
         if not n_nat:
             return masked_loss(model, batch, lo, hi, gen, tcfg["weighting"], loop_loss=loop_loss)

@@ -77,6 +77,16 @@ def chain_scores(column_scores: np.ndarray, aligned_row: str, sequence: str) -> 
     """[L, L] scores over a chain's residues from [C, C] column scores, through the chain's aligned row
     (its residues in order, '-' where it has none). Residues on insert states get no column and
     score NaN; raises if the row's residues are not ``sequence``."""
+    idx = residue_columns(aligned_row, sequence)
+    out = np.full((len(idx), len(idx)), np.nan)
+    ok = idx >= 0
+    out[np.ix_(ok, ok)] = column_scores[np.ix_(idx[ok], idx[ok])]
+    return out
+
+
+def residue_columns(aligned_row: str, sequence: str) -> np.ndarray:
+    """int[L]: the match column of each residue of a chain through its aligned row (-1 for a residue on
+    an insert state); raises if the row's residues are not ``sequence``."""
     residues, columns, col = [], [], 0
     for ch in aligned_row:
         if ch == "-":
@@ -92,8 +102,4 @@ def chain_scores(column_scores: np.ndarray, aligned_row: str, sequence: str) -> 
             columns.append(-1)
     if "".join(residues) != sequence:
         raise ProteinDataError("the chain's aligned row does not spell its sequence; align the chain to the family")
-    idx = np.array(columns)
-    out = np.full((len(idx), len(idx)), np.nan)
-    ok = idx >= 0
-    out[np.ix_(ok, ok)] = column_scores[np.ix_(idx[ok], idx[ok])]
-    return out
+    return np.array(columns, dtype=np.int64)

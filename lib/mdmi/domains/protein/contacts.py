@@ -88,12 +88,37 @@ def family_scores(chain: dict, families: dict, acfg: dict, cache: dict) -> np.nd
     return chain_scores(cache[fam], chain["aligned_row"], chain["sequence"])
 
 
+def residue_positions(chain: dict):
+    """The default reading of a chain by the model: its residues are the model's positions.
+    Returns (tokens LongTensor[L], index int[L]: the model position of each residue)."""
+    from .alphabet import encode
+    tokens = encode(chain["sequence"])
+    return tokens, np.arange(len(tokens))
+
+
+def on_residues(scores, index: np.ndarray, correct: bool = False) -> np.ndarray:
+    """float[L, L] over a chain's residues from model-position scores [M, M] through ``index`` (the model
+    position of each residue, -1 for none: NaN there); ``correct``: APC over the mapped residues."""
+    from .alignment import apc
+    scores = np.asarray(scores, dtype=float)
+    L = len(index)
+    have = np.nonzero(index >= 0)[0]
+    sub = scores[np.ix_(index[have], index[have])]
+    out = np.full((L, L), np.nan)
+    out[np.ix_(have, have)] = apc(sub) if correct else sub
+    return out
+
+
 def analyse_chains(model, estimator, chains: list[dict], families: dict, ccfg: dict, seed: int, label: str,
-                   maps_dir, progress: bool = True, trained_on_families: bool = True):
+                   maps_dir, progress: bool = True, trained_on_families: bool = True, positions=residue_positions):
     """Exact MI, learned MI and baseline maps for every chain, scored against its contacts.
 
     ``in_family``: the chain belongs to a family alignment the model was trained on (never for a
     pretrained backbone, ``trained_on_families=False``); the alignment baseline is computed either way.
+    ``positions(chain)``: how the model reads a chain, (tokens[M], index[L]: the model position of each
+    residue or -1), or None when it cannot (a family model and a chain of another family: baselines
+    only). Maps are computed over the model's positions and scored over the residues (APC over the
+    residues the model reads).
 
     Returns (rows for contacts.csv, per-chain cost dicts); writes ``maps_dir/<chain>.npz``.
     """
@@ -103,32 +128,36 @@ def analyse_chains(model, estimator, chains: list[dict], families: dict, ccfg: d
     from tqdm.auto import tqdm
 
     from ...io import atomic_path
-    from ...mimap import apc, averaged_mi_map, categorical_jacobian, mask_states
-    from .alphabet import encode
+    from ...mimap import averaged_mi_map, categorical_jacobian, mask_states
+    from ...protocol import pad_id
     from .structure import contact_map
     rows, costs, fam_cache = [], [], {}
     sep, thr = int(ccfg["min_separation"]), float(ccfg["threshold"])
     ranges = {k: tuple(v) for k, v in ccfg["ranges"].items()}
     for k, ch in enumerate(tqdm(chains, desc="contacts", unit="chain", disable=not progress)):
-        tokens = encode(ch["sequence"])
-        L = len(tokens)
+        L = len(ch["sequence"])
         contacts = contact_map(np.asarray(ch["coords"]), thr, sep)
         in_family = trained_on_families and ch.get("family") in families
         gen = torch.Generator().manual_seed(seed * 7_919 + k)
-        t0 = time.perf_counter()
-        states = mask_states(tokens, ccfg["design"], model.mask_id, gen, fraction=float(ccfg["mask_fraction"]),
-                             rounds=int(ccfg["rounds"]), groups=int(ccfg["groups"]))
-        maps = averaged_mi_map(model, states, estimator=estimator, max_batch=int(ccfg["max_batch"]))
-        t_mi = time.perf_counter() - t0
-        scores = {"exact": maps["exact"].numpy(), "exact_apc": apc(maps["exact"]).numpy()}
-        if maps["learned"] is not None:
-            scores["learned"] = maps["learned"].numpy()
-            scores["learned_apc"] = apc(maps["learned"]).numpy()
-        t_jac = float("nan")
-        if "jacobian" in ccfg["baselines"]:
+        read = positions(ch)
+        scores, t_mi, t_jac, cov, n_states, n_passes = {}, float("nan"), float("nan"), np.zeros((L, L)), 0, 0
+        if read is not None:
+            tokens, index = read
             t0 = time.perf_counter()
-            scores["jacobian"] = categorical_jacobian(model, tokens, int(ccfg["max_batch"])).numpy()
-            t_jac = time.perf_counter() - t0
+            states = mask_states(tokens, ccfg["design"], model.mask_id, gen, fraction=float(ccfg["mask_fraction"]),
+                                 rounds=int(ccfg["rounds"]), groups=int(ccfg["groups"]), pad=pad_id(model))
+            maps = averaged_mi_map(model, states, estimator=estimator, max_batch=int(ccfg["max_batch"]))
+            t_mi = time.perf_counter() - t0
+            scores = {"exact": on_residues(maps["exact"], index), "exact_apc": on_residues(maps["exact"], index, True)}
+            if maps["learned"] is not None:
+                scores["learned"] = on_residues(maps["learned"], index)
+                scores["learned_apc"] = on_residues(maps["learned"], index, True)
+            if "jacobian" in ccfg["baselines"]:
+                t0 = time.perf_counter()
+                scores["jacobian"] = on_residues(categorical_jacobian(model, tokens, int(ccfg["max_batch"])), index)
+                t_jac = time.perf_counter() - t0
+            cov = np.nan_to_num(on_residues(maps["coverage"], index)).astype(np.int64)
+            n_states, n_passes = maps["states"], maps["clamped_passes"]
         if "alignment" in ccfg["baselines"]:
             fam = family_scores(ch, families, ccfg["alignment"], fam_cache)
             if fam is not None:
@@ -138,10 +167,9 @@ def analyse_chains(model, estimator, chains: list[dict], families: dict, ccfg: d
             scores["separation"] = -np.abs(idx[:, None] - idx[None, :]).astype(float)   # nearest in sequence first
         for source, sc in scores.items():
             rows += contact_rows(ch["name"], L, label, source, sc, contacts, sep, ranges, in_family)
-        cov = maps["coverage"].numpy()
         upper = np.triu(np.ones((L, L), dtype=bool), 1)
         costs.append({"chain": ch["name"], "length": L, "in_family": in_family, "design": ccfg["design"],
-                      "states": maps["states"], "clamped_passes": maps["clamped_passes"], "mi_seconds": t_mi,
+                      "states": n_states, "clamped_passes": n_passes, "mi_seconds": t_mi,
                       "jacobian_seconds": t_jac, "pair_coverage": float((cov[upper] > 0).mean())})
         with atomic_path(f"{maps_dir}/{ch['name']}.npz") as tmp:
             with open(tmp, "wb") as fh:

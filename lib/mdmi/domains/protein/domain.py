@@ -1,8 +1,12 @@
-"""Proteins as a masked-sequence domain (docs/method.md §5): ESM-C, or a small ESM-C-architecture fallback.
+"""Proteins as a masked-sequence domain (docs/method.md §5): ESM-C, a family model trained here, or a
+small ESM-C-architecture fallback.
 
 Data (in ``data_dir``, written by :func:`.prepare.prepare`): ``train.fasta`` for the fallback's
 masked-diffusion training; ``{split}_tasks.tsv`` decoding tasks (inpainting + unconditional) for
 val/test; ``chains.json`` for the contact analysis. Tokens: 0..19 residues, 20 mask, 21 padding.
+
+``backbone: family`` works in the column space of the family alignment instead (``family_*`` files,
+:mod:`.family_model`): every sequence is a row over the same columns, 21 is a (visible) gap.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from ..base import Task
 from ...errors import MissingInput
 from .alphabet import AMINO_ACIDS, decode, pad_batch
 from .esmc import MASK_ID, PAD_ID, ESMCMaskedModel, build_fallback, load_pretrained, parameter_count
+from .family_model import FamilyPottsMDM
 from .quality import longest_run, low_complexity, pseudo_perplexity
 from .sequences import read_fasta
 
@@ -39,15 +44,33 @@ class ProteinDomain:
 
     @property
     def pretrained(self) -> bool:
-        return self.backbone != "fallback"
+        return self.backbone.startswith("esmc")
+
+    @property
+    def family(self) -> bool:
+        """True for the family model: sequences are rows over the family alignment's kept columns."""
+        return self.backbone == "family"
+
+    def _file(self, data_dir: Path, name: str) -> Path:
+        """A data file of this backbone's sequence space (``family_<name>`` for the family model)."""
+        path = Path(data_dir) / (f"family_{name}" if self.family else name)
+        if not path.exists():
+            what = "no family alignment among protein.data.sequences, or " if self.family else ""
+            raise MissingInput(f"{path} is missing: {what}the data step predates it; rerun it (snakemake --forcerun data)")
+        return path
 
     # ---------------------------------------------------------------- labels for outputs
-    def model_label(self, n_params: int | None = None) -> str:
-        """How every output names the model; the fallback is never passed off as ESM-C."""
+    def model_label(self, n_params: int | None = None, columns: int | None = None) -> str:
+        """How every output names the model; a model trained here (the family model, the fallback) is never
+        passed off as ESM-C: its label starts with FALLBACK (a stand-in for the paper's pretrained model)."""
         if self.pretrained:
             return f"ESM-C {self.backbone.split('_')[1].upper()} (pretrained)"
         size = f" {n_params / 1e6:.2f}M" if n_params else ""
         names = ", ".join(Path(f).name.split(".")[0] for f in self.cfg["data"]["sequences"])
+        if self.family:
+            cols = f" over {columns} alignment columns" if columns else ""
+            return (f"FALLBACK: family Potts MDM{size} (rank {self.cfg['model']['family']['rank']}{cols}) trained here on the bundled {names} "
+                    f"alignment, not ESM-C 300M")
         return (f"FALLBACK: family MDM{size} (ESM-C architecture) trained here on the bundled {names} "
                 f"sequences, not ESM-C 300M")
 
@@ -57,17 +80,61 @@ class ProteinDomain:
         from .workflow import make_data
         make_data(self, out_dir, threads, repo)
 
-    @staticmethod
-    def _padded(path: Path) -> torch.Tensor:
+    def _padded(self, path: Path) -> torch.Tensor:
+        """LongTensor[N, L] of a FASTA file: residues, and PAD_ID (the family model's gap) for '-' and
+        the right padding."""
+        if self.family:
+            from .sequences import read_columns
+            return torch.tensor([[PAD_ID if c == "-" else AMINO_ACIDS.index(c) for c in s]
+                                 for _, s in read_columns(path)], dtype=torch.long)
         records, _ = read_fasta(path, "reject")
         return pad_batch([s for _, s in records], PAD_ID)
 
     def train_sequences(self, data_dir: Path) -> torch.Tensor:
-        return self._padded(Path(data_dir) / "train.fasta")
+        return self._padded(self._file(data_dir, "train.fasta"))
 
     def heldout_sequences(self, data_dir: Path) -> torch.Tensor:
         """The validation sequences (never trained on), padded: the MDM's held-out loss and accuracy."""
-        return self._padded(Path(data_dir) / "val.fasta")
+        return self._padded(self._file(data_dir, "val.fasta"))
+
+    def model_config(self, model_cfg: dict, data_dir: Path) -> dict:
+        """The model config completed from the data: the family model's number of columns."""
+        if not self.family:
+            return model_cfg
+        from ...io import read_json
+        path = Path(data_dir) / "family.json"
+        if not path.exists():
+            raise MissingInput(f"{path} is missing: no family alignment among protein.data.sequences, or the data "
+                               f"step predates the family model; rerun it (snakemake --forcerun data)")
+        columns = len(read_json(path)["columns"])
+        return {**model_cfg, "family": {**model_cfg["family"], "columns": columns}}
+
+    def chain_reader(self, data_dir: Path):
+        """How the model reads a structure chain (``contacts.analyse_chains``' ``positions``): its residues,
+        or, for the family model, its aligned row over the kept columns (None for a chain of another
+        family: a family model has no positions for it)."""
+        from .contacts import residue_positions
+        if not self.family:
+            return residue_positions
+        import numpy as np
+
+        from ...io import read_json
+        from .alignment import residue_columns
+        from .family_model import GAP_ID
+        fam = read_json(Path(data_dir) / "family.json")
+        kept = {c: k for k, c in enumerate(fam["columns"])}                     # match column -> model position
+
+        def read(chain: dict):
+            if chain.get("family") != fam["family"]:
+                return None
+            match = residue_columns(chain["aligned_row"], chain["sequence"])     # residue -> match column
+            index = np.array([kept.get(int(c), -1) for c in match], dtype=np.int64)
+            tokens = torch.full((len(kept),), GAP_ID, dtype=torch.long)
+            have = index >= 0
+            tokens[torch.from_numpy(index[have])] = torch.tensor(
+                [AMINO_ACIDS.index(a) for a, h in zip(chain["sequence"], have) if h], dtype=torch.long)
+            return tokens, index
+        return read
 
     def augment(self, batch: torch.Tensor, gen: torch.Generator, mask: torch.Tensor | None = None):
         return batch if mask is None else (batch, mask)
@@ -76,17 +143,18 @@ class ProteinDomain:
         return None
 
     def load_task(self, data_dir: Path, split: str) -> Task:
-        path = Path(data_dir) / f"{split}_tasks.tsv"
+        path = Path(data_dir) / (f"family_{split}_tasks.tsv" if self.family else f"{split}_tasks.tsv")
         if not path.exists():
             raise MissingInput(f"{path}: no protein tasks for split {split!r}; run the prepare step")
         df = pd.read_csv(path, sep="\t", keep_default_na=False)
         L = int(df.length.max())
+        ids = {**{a: i for i, a in enumerate(AMINO_ACIDS)}, "#": MASK_ID, "-": PAD_ID}     # '-': a family gap
         init = torch.full((len(df), L), PAD_ID, dtype=torch.long)
         target = torch.full((len(df), L), PAD_ID, dtype=torch.long)
         for k, row in enumerate(df.itertuples()):
-            init[k, :row.length] = torch.tensor([MASK_ID if c == "#" else AMINO_ACIDS.index(c) for c in row.init])
+            init[k, :row.length] = torch.tensor([ids[c] for c in row.init])
             if row.native:
-                target[k, :row.length] = torch.tensor([AMINO_ACIDS.index(c) for c in row.native])
+                target[k, :row.length] = torch.tensor([ids[c] for c in row.native])
             else:
                 target[k] = -1
         meta = df[["name", "band", "length"]].reset_index(drop=True)
@@ -100,7 +168,14 @@ class ProteinDomain:
         return self._untrained(model_cfg)
 
     def _untrained(self, model_cfg: dict) -> torch.nn.Module:
-        """A fresh ESM-C-architecture model of the configured size (no weights loaded)."""
+        """A fresh model of the configured size (no weights loaded): the family model, or the ESM-C
+        architecture."""
+        if self.family:
+            f = model_cfg["family"]
+            columns = f.get("columns") or (self.cfg["data"]["min_length"] + self.cfg["data"]["max_length"]) // 2
+            model = FamilyPottsMDM(columns, f["rank"], f["penalty"])
+            model.label = self.model_label(parameter_count(model), f.get("columns"))
+            return model
         net = build_fallback(model_cfg["d_model"], model_cfg["n_heads"], model_cfg["n_layers"])
         return ESMCMaskedModel(net, int(self.cfg.get("hidden_layer", -1)),
                                label=self.model_label(parameter_count(net)))

@@ -13,6 +13,11 @@ Writes into ``<data>/``:
                             alignment file) and ``aligned_row`` (its row there)
     families.json           per family alignment among the sequence files: the match columns of its
                             training members (the alignment baseline of the contact analysis)
+    family.json, family_{train,val,test}.fasta, family_{val,test}_tasks.tsv
+                            the same members and tasks in the column space of the family model
+                            (``backbone: family``): each member's row over the family alignment's kept
+                            match columns (gap fraction among the training rows <= ``family_columns.max_gap``),
+                            '-' for a gap; inpainting masks residues only, unconditional tasks every column
     excluded.tsv            every record left out, with the reason (never silently dropped)
 
 Held-out sequences and chains are kept out of training: a training record that is nearly
@@ -28,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from ...io import read_json, write_json, write_text
-from .alphabet import ProteinDataError
+from .alphabet import AA_INDEX, ProteinDataError
 from .alignment import match_columns
 from .sequences import alignment_file, read_aligned_rows, read_fasta, write_fasta
 from .structure import chain_ids, read_chain
@@ -118,6 +123,7 @@ def prepare(dcfg: dict, raw: Path, out: Path, seed: int) -> dict:
     train_names = {n for n, _ in train}
     families = {f: [match_columns(r) for n, r in rows.items() if n in train_names] for f, rows in aligned.items()}
     write_json(out / "families.json", {f: rows for f, rows in families.items() if rows})
+    write_family_columns(out, aligned, {"train": train, "val": val, "test": test}, dcfg, seed)
     write_json(out / "chains.json", [{"name": c.name, "sequence": c.sequence, "coords": c.coords.round(3).tolist(),
                                       "residue_ids": c.residue_ids, "cb_missing": c.cb_missing,
                                       **family_row(c.sequence, aligned)} for c in chains])
@@ -129,6 +135,46 @@ def prepare(dcfg: dict, raw: Path, out: Path, seed: int) -> dict:
         log.info("excluded %s:%s (%s)", file, name, reason)
     log.info("protein data: %s", summary)
     return summary
+
+
+def kept_columns(rows: list[str], max_gap: float) -> list[int]:
+    """The match columns (indices) whose gap fraction among ``rows`` (match columns only) is <= max_gap."""
+    n = len(rows)
+    return [c for c in range(len(rows[0])) if sum(r[c] not in AA_INDEX for r in rows) / n <= max_gap]
+
+
+def column_row(aligned_row: str, columns: list[int]) -> str:
+    """A member's row over the kept columns: its residue there, '-' for a gap (or a non-standard letter)."""
+    cols = match_columns(aligned_row)
+    return "".join(cols[c] if cols[c] in AA_INDEX else "-" for c in columns)
+
+
+def write_family_columns(out: Path, aligned: dict[str, dict[str, str]], splits: dict[str, list], dcfg: dict,
+                         seed: int) -> None:
+    """The family model's data: the first alignment with training members, its kept columns and every
+    split's members (and tasks) over them; nothing when no sequence file is an alignment."""
+    train_names = {n for n, _ in splits["train"]}
+    for file, rows in aligned.items():
+        members = [match_columns(r) for n, r in rows.items() if n in train_names]
+        if members:
+            break
+    else:
+        return
+    max_gap = float(dcfg["data"]["family_columns"]["max_gap"])
+    columns = kept_columns(members, max_gap)
+    if len(columns) < 2:
+        raise ProteinDataError(f"{file}: only {len(columns)} match columns have at most {max_gap:g} gaps; raise "
+                               f"protein.data.family_columns.max_gap")
+    write_json(out / "family.json", {"family": file, "match_columns": len(members[0]), "columns": columns,
+                                     "max_gap": max_gap})
+    for offset, (split, recs) in enumerate(splits.items()):
+        fam = [(n, column_row(rows[n], columns)) for n, _ in recs if n in rows]
+        write_fasta(out / f"family_{split}.fasta", fam)
+        if split != "train":
+            tasks = make_tasks(fam, dcfg["tasks"], seed * 1_000 + offset, unconditional_length=len(columns))
+            write_text(out / f"family_{split}_tasks.tsv", tasks.to_csv(sep="\t", index=False))
+    log.info("family model data: %s, %d of %d match columns (gap fraction <= %g)", file, len(columns),
+             len(members[0]), max_gap)
 
 
 def family_row(sequence: str, aligned: dict[str, dict[str, str]]) -> dict:
@@ -158,22 +204,26 @@ def inpaint_positions(length: int, fraction: float, pattern: str, rng: random.Ra
     raise ValueError(f"unknown inpainting pattern {pattern!r}")
 
 
-def make_tasks(records: list[tuple[str, str]], tcfg: dict, seed: int) -> pd.DataFrame:
+def make_tasks(records: list[tuple[str, str]], tcfg: dict, seed: int,
+               unconditional_length: int | None = None) -> pd.DataFrame:
     """Inpainting tasks: for each of the first ``inpaint.sequences`` records, one task per masked
-    fraction and pattern (band ``<pattern>-<percent>``); then ``unconditional.count`` all-masked
-    sequences of ``unconditional.length``."""
+    fraction and pattern (band ``<pattern>-<percent>``) over its residues (a '-' gap of a column-space
+    row is never masked and does not count); then ``unconditional.count`` all-masked sequences of
+    ``unconditional.length`` (or ``unconditional_length``: a family's fixed number of columns)."""
     rng = random.Random(seed)
     rows = []
     inp = tcfg["inpaint"]
     for name, seq in records[: inp["sequences"]]:
+        residues = [i for i, c in enumerate(seq) if c != "-"]
         for fraction in inp["fractions"]:
             for pattern in inp["patterns"]:
-                pos = inpaint_positions(len(seq), fraction, pattern, rng)
+                pos = {residues[k] for k in inpaint_positions(len(residues), fraction, pattern, rng)}
                 init = "".join("#" if i in pos else c for i, c in enumerate(seq))
                 rows.append({"name": name, "band": inpaint_band(pattern, fraction), "length": len(seq),
                              "init": init, "native": seq})
     unc = tcfg["unconditional"]
+    length = unconditional_length or unc["length"]
     for k in range(unc["count"]):
-        rows.append({"name": f"uncond_{k}", "band": "unconditional", "length": unc["length"],
-                     "init": "#" * unc["length"], "native": ""})
+        rows.append({"name": f"uncond_{k}", "band": "unconditional", "length": length,
+                     "init": "#" * length, "native": ""})
     return pd.DataFrame(rows)

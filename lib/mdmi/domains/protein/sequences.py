@@ -84,3 +84,21 @@ def read_aligned_rows(path: str | Path) -> dict[str, str]:
 def write_fasta(path: str | Path, records: list[tuple[str, str]]) -> None:
     from ...io import write_text
     write_text(path, "".join(f">{n}\n{s}\n" for n, s in records))
+
+
+def read_columns(path: str | Path) -> list[tuple[str, str]]:
+    """[(name, row)] of a column-space FASTA written by the data step (``family_*.fasta``): rows of equal
+    length over the 20 amino acids and '-' (a gap)."""
+    from Bio import SeqIO
+    from .alphabet import AA_INDEX, ProteinDataError
+    path = Path(path)
+    with _open(path) as fh:
+        rows = [(r.id, str(r.seq)) for r in SeqIO.parse(fh, "fasta")]
+    if not rows:
+        raise ProteinDataError(f"{path}: no records")
+    if len({len(s) for _, s in rows}) != 1:
+        raise ProteinDataError(f"{path}: rows of different lengths; a column-space file has one length (rerun the data step)")
+    bad = sorted({c for _, s in rows for c in s if c != "-" and c not in AA_INDEX})
+    if bad:
+        raise ProteinDataError(f"{path}: letters {bad} outside the 20 amino acids and '-' (rerun the data step)")
+    return rows

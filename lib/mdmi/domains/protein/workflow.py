@@ -63,7 +63,7 @@ def contacts(domain, model, head, data_dir: Path, out_dir: Path, cfg: dict, devi
                            f"(snakemake --forcerun data)")
     families = read_json(fam_path)
     rows, costs = analyse_chains(model, head, chains, families, domain.cfg["contacts"], cfg["seed"], label, out_dir,
-                                 trained_on_families=not domain.pretrained)
+                                 trained_on_families=not domain.pretrained, positions=domain.chain_reader(data_dir))
     df = pd.DataFrame(rows)
     df["scale"] = cfg["scale"]
     write_json(Path(out_dir) / "cost.json", {"model": label, "chains": costs, **domain.cfg["contacts"]})
@@ -136,6 +136,9 @@ def claims(section: dict, context: dict, rules: dict, seed: int) -> list[dict]:
 
 
 def manifest_note(section: dict) -> str | None:
+    if section["backbone"] == "family":
+        return ("FALLBACK: a family model, a masked Potts model over the bundled family alignment's columns, trained here, not "
+                "ESM-C 300M; it reads only chains of its family; every protein figure, table row and claim says so")
     if section["backbone"] == "fallback":
         return ("FALLBACK: a family MDM (ESM-C architecture) trained here on the bundled family, not ESM-C 300M; every "
                 "protein figure, table row and claim says so")
