@@ -67,6 +67,10 @@ def summarise(frames: dict[str, pd.DataFrame], metric: str, train_seconds: dict[
         df = df.set_index("seq").loc[base.index]
         groups = [(b, df.index[df["band"] == b]) for b in sorted(df["band"].unique())] if "band" in df else []
         for group, ix in groups + [("all", df.index)]:
+            scored = df.loc[ix, metric].notna() & base.loc[ix, metric].notna()   # e.g. no recovery without a native
+            ix = ix[scored.to_numpy()]
+            if not len(ix):
+                continue
             x = df.loc[ix, metric].to_numpy(float)
             b = base.loc[ix, metric].to_numpy(float)
             w = resample_weights(len(ix), reps, seed)
