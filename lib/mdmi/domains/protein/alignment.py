@@ -33,8 +33,10 @@ def encode_alignment(rows: list[str]) -> np.ndarray:
 def sequence_weights(msa: np.ndarray, identity: float = 0.8) -> np.ndarray:
     """w[N] = 1 / (number of rows at least ``identity`` identical to this one, itself included): the
     usual down-weighting of redundant family members."""
-    same = (msa[:, None, :] == msa[None, :, :]).mean(-1)          # [N, N] fraction of identical columns
-    return 1.0 / (same >= identity).sum(1)
+    import torch
+
+    from ...train_mdm import identity_weights           # the trainer's row weights (train.reweight_identity)
+    return identity_weights(torch.from_numpy(np.asarray(msa)), identity).double().numpy()
 
 
 def column_mi(msa: np.ndarray, weights: np.ndarray | None = None, pseudocount: float = 0.5,

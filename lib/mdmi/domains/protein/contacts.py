@@ -140,7 +140,8 @@ def analyse_chains(model, estimator, chains: list[dict], families: dict, ccfg: d
         in_family = trained_on_families and ch.get("family") in families
         gen = torch.Generator().manual_seed(seed * 7_919 + k)
         read = positions(ch)
-        scores, t_mi, t_jac, cov, n_states, n_passes = {}, float("nan"), float("nan"), np.zeros((L, L)), 0, 0
+        scores, t_mi, t_jac, n_states, n_passes = {}, float("nan"), float("nan"), 0, 0
+        cov = np.zeros((L, L), dtype=np.int64)                     # states that mask each residue pair
         if read is not None:
             tokens, index = read
             t0 = time.perf_counter()

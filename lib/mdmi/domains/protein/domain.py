@@ -69,7 +69,8 @@ class ProteinDomain:
         names = ", ".join(Path(f).name.split(".")[0] for f in self.cfg["data"]["sequences"])
         if self.family:
             cols = f" over {columns} alignment columns" if columns else ""
-            return (f"FALLBACK: family Potts MDM{size} (rank {self.cfg['model']['family']['rank']}{cols}) trained here on the bundled {names} "
+            rank = self.cfg["model"]["family"]["rank"]
+            return (f"FALLBACK: family Potts MDM{size} (rank {rank}{cols}) trained here on the bundled {names} "
                     f"alignment, not ESM-C 300M")
         return (f"FALLBACK: family MDM{size} (ESM-C architecture) trained here on the bundled {names} "
                 f"sequences, not ESM-C 300M")
@@ -97,16 +98,21 @@ class ProteinDomain:
         """The validation sequences (never trained on), padded: the MDM's held-out loss and accuracy."""
         return self._padded(self._file(data_dir, "val.fasta"))
 
-    def model_config(self, model_cfg: dict, data_dir: Path) -> dict:
-        """The model config completed from the data: the family model's number of columns."""
-        if not self.family:
-            return model_cfg
+    @staticmethod
+    def _family_columns(data_dir: Path) -> dict:
+        """The data step's ``family.json``: the family file and its kept match columns."""
         from ...io import read_json
         path = Path(data_dir) / "family.json"
         if not path.exists():
             raise MissingInput(f"{path} is missing: no family alignment among protein.data.sequences, or the data "
                                f"step predates the family model; rerun it (snakemake --forcerun data)")
-        columns = len(read_json(path)["columns"])
+        return read_json(path)
+
+    def model_config(self, model_cfg: dict, data_dir: Path) -> dict:
+        """The model config completed from the data: the family model's number of columns."""
+        if not self.family:
+            return model_cfg
+        columns = len(self._family_columns(data_dir)["columns"])
         return {**model_cfg, "family": {**model_cfg["family"], "columns": columns}}
 
     def chain_reader(self, data_dir: Path):
@@ -118,10 +124,9 @@ class ProteinDomain:
             return residue_positions
         import numpy as np
 
-        from ...io import read_json
         from .alignment import residue_columns
         from .family_model import GAP_ID
-        fam = read_json(Path(data_dir) / "family.json")
+        fam = self._family_columns(data_dir)
         kept = {c: k for k, c in enumerate(fam["columns"])}                     # match column -> model position
 
         def read(chain: dict):
