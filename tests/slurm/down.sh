@@ -7,18 +7,26 @@ set -uo pipefail
 STATE=/var/lib/mdmi-slurm
 PIDS=$STATE/pids
 command -v scancel >/dev/null && [ -s "$PIDS/slurmctld.pid" ] && scancel --full --quiet -u "${USER:-$(id -un)}" 2>/dev/null
-for name in slurmd slurmctld slurmdbd mariadbd munged; do     # the reverse of the start order
-    f=$PIDS/$name.pid
-    [ -s "$f" ] || continue
-    pid=$(cat "$f")
-    if [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$name" ]; then
-        kill "$pid"
-        for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+stop() {    # signal the named daemons together, then wait up to 15 s for each (each takes 1-3 s to exit)
+    local name f pid pids=()
+    for name in "$@"; do
+        f=$PIDS/$name.pid
+        [ -s "$f" ] || continue
+        pid=$(cat "$f")
+        if [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$name" ]; then
+            kill "$pid" && pids+=("$name:$pid")
+        fi
+        rm -f "$f"
+    done
+    for entry in "${pids[@]}"; do
+        pid=${entry#*:}
+        for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-        echo "[slurm-down] stopped $name ($pid)"
-    fi
-    rm -f "$f"
-done
+        echo "[slurm-down] stopped ${entry%%:*} ($pid)"
+    done
+}
+stop slurmd slurmctld slurmdbd      # the Slurm daemons first (slurmctld keeps unsent accounting in its state)
+stop mariadbd munged                # then what they use
 for f in slurm.conf slurmdbd.conf; do          # configuration up.sh created (not a cluster's own)
     [ -e "$PIDS/created-$f" ] && rm -f "/etc/slurm/$f" "$PIDS/created-$f" && echo "[slurm-down] removed /etc/slurm/$f"
 done
