@@ -38,6 +38,10 @@ def test_config_errors_name_the_key(tmp_path):
     cfg["protein"]["tasks"]["inpaint"]["fractions"] = [0.151, 0.149]        # both band 15
     with pytest.raises(ConfigError, match="same band twice"):
         validate(cfg)
+    cfg = resolved_config(ROOT / "config" / "ci.yaml")
+    del cfg["protein"]["model"]["family"]                                     # the family backbone without its model
+    with pytest.raises(ConfigError, match="protein.model.family"):
+        validate(cfg)
     (tmp_path / "x.yaml").write_text("a: [1,\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(tmp_path / "x.yaml")

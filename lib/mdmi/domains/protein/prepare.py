@@ -215,6 +215,8 @@ def make_tasks(records: list[tuple[str, str]], tcfg: dict, seed: int,
     inp = tcfg["inpaint"]
     for name, seq in records[: inp["sequences"]]:
         residues = [i for i, c in enumerate(seq) if c != "-"]
+        if not residues:                # a member with only gaps on the kept columns has nothing to inpaint
+            continue
         for fraction in inp["fractions"]:
             for pattern in inp["patterns"]:
                 pos = {residues[k] for k in inpaint_positions(len(residues), fraction, pattern, rng)}

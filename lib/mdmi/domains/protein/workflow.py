@@ -45,6 +45,9 @@ def validate(section: dict, source: str) -> None:
         raise ConfigError(f"{source}: protein.data.min_length must be <= max_length")
     if d["source"] == "online" and "online" not in d:
         raise ConfigError(f"{source}: protein.data.source is 'online' but protein.data.online is missing")
+    if section["backbone"] == "family" and "family" not in section["model"]:
+        raise ConfigError(f"{source}: protein.backbone is 'family' but protein.model.family (rank, penalty) is missing; "
+                          f"add it (config/base.yaml has the defaults)")
     percents = [round(100 * f) for f in section["tasks"]["inpaint"]["fractions"]]
     if len(set(percents)) != len(percents):
         raise ConfigError(f"{source}: protein.tasks.inpaint.fractions {section['tasks']['inpaint']['fractions']} "
