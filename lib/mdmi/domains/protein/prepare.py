@@ -123,7 +123,7 @@ def prepare(dcfg: dict, raw: Path, out: Path, seed: int) -> dict:
     train_names = {n for n, _ in train}
     families = {f: [match_columns(r) for n, r in rows.items() if n in train_names] for f, rows in aligned.items()}
     write_json(out / "families.json", {f: rows for f, rows in families.items() if rows})
-    write_family_columns(out, aligned, {"train": train, "val": val, "test": test}, dcfg, seed)
+    write_family_columns(out, aligned, families, {"train": train, "val": val, "test": test}, dcfg, seed)
     write_json(out / "chains.json", [{"name": c.name, "sequence": c.sequence, "coords": c.coords.round(3).tolist(),
                                       "residue_ids": c.residue_ids, "cb_missing": c.cb_missing,
                                       **family_row(c.sequence, aligned)} for c in chains])
@@ -149,17 +149,15 @@ def column_row(aligned_row: str, columns: list[int]) -> str:
     return "".join(cols[c] if cols[c] in AA_INDEX else "-" for c in columns)
 
 
-def write_family_columns(out: Path, aligned: dict[str, dict[str, str]], splits: dict[str, list], dcfg: dict,
-                         seed: int) -> None:
-    """The family model's data: the first alignment with training members, its kept columns and every
-    split's members (and tasks) over them; nothing when no sequence file is an alignment."""
-    train_names = {n for n, _ in splits["train"]}
-    for file, rows in aligned.items():
-        members = [match_columns(r) for n, r in rows.items() if n in train_names]
-        if members:
-            break
-    else:
+def write_family_columns(out: Path, aligned: dict[str, dict[str, str]], families: dict[str, list[str]],
+                         splits: dict[str, list], dcfg: dict, seed: int) -> None:
+    """The family model's data: the first alignment with training members (``families``: file -> their match
+    columns), its kept columns and every split's members (and tasks) over them; nothing when no sequence
+    file is an alignment."""
+    file = next((f for f, members in families.items() if members), None)
+    if file is None:
         return
+    members, rows = families[file], aligned[file]
     max_gap = float(dcfg["data"]["family_columns"]["max_gap"])
     columns = kept_columns(members, max_gap)
     if len(columns) < 2:
