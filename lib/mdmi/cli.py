@@ -374,6 +374,11 @@ def cmd_resources(args):
     print(f"{len(rows)} jobs within their declared memory and time -> {args.out}")
 
 
+def cmd_notebook(args):
+    from .notebook import run_notebook
+    run_notebook(Path(args.notebook), Path(args.out), Path(args.html), dict(args.param or []))
+
+
 def cmd_compare_tables(args):
     from .compare import check
     n = check(Path(args.a), Path(args.b))
@@ -486,6 +491,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("manifest", help="write results/manifest.json")
     _common(p, domain=False); p.add_argument("--results", default="results"); p.add_argument("--out", required=True)
     p.set_defaults(fn=cmd_manifest)
+
+    p = sub.add_parser("notebook", help="execute a notebook with papermill (kernel over IPC sockets) and write its HTML")
+    p.add_argument("notebook", help="e.g. notebooks/claims.ipynb"); p.add_argument("--out", required=True, help="executed .ipynb")
+    p.add_argument("--html", required=True, help="its HTML page")
+    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="a value for the notebook's parameters cell (a string), as papermill's -p")
+    p.set_defaults(fn=cmd_notebook)
 
     p = sub.add_parser("compare-tables", help="check that two runs' tables are identical (timing columns aside)")
     p.add_argument("a", help="a tables folder, e.g. results/tables"); p.add_argument("b", help="another")

@@ -9,20 +9,24 @@ import pickle
 import tempfile
 from pathlib import Path
 
-import torch
-
 from .errors import MdmiError, MissingInput
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path in the target's folder; on success it replaces ``path``."""
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp"):
+    """Yield a temporary path in the target's folder (named ``.<name>.<random><suffix>``); on success
+    it replaces ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)     # mkstemp makes it owner-only; the result gets a new file's usual mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -60,6 +64,7 @@ def read_json(path):
 
 
 def save_torch(path, obj) -> None:
+    import torch   # here, not at the top: the Snakefile imports this module and a parse should not load torch
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
@@ -71,6 +76,7 @@ class NotACheckpoint(MdmiError, ValueError):
 def load_torch(path, map_location="cpu"):
     """A file written by :func:`save_torch`, loaded with ``weights_only=True``: tensors and plain
     containers only, so a pickle from elsewhere cannot run code on load."""
+    import torch
     path = Path(path)
     if not path.exists():
         raise MissingInput(f"{path}: file not found; run the step that produces it (e.g. `snakemake {path}`)")

@@ -152,7 +152,6 @@ REPORT_DIR = os.path.join(workflow.basedir, "workflow", "report")
 FIGURE_CAPTIONS = {"fig3_decoding": os.path.join(REPORT_DIR, "fig3_decoding.rst")}
 FIGURE_CAPTIONS.update({fig.stem: notebook_path(fig.caption_path) for fig in DOMAIN_FIGURES})
 RUN_NOTEBOOK = (
-    "papermill {input.notebook} {output.ipynb}.tmp.ipynb -p results {params.results} -p scale {params.scale} "
-    "-p config_path {input.config} > {log} 2>&1 && mv {output.ipynb}.tmp.ipynb {output.ipynb} && "
-    "jupyter nbconvert --to html --output-dir {params.results}/notebooks {output.ipynb} >> {log} 2>&1"
+    "python -m mdmi notebook {input.notebook} --out {output.ipynb} --html {output.html} "
+    "-p results {params.results} -p scale {params.scale} -p config_path {input.config} > {log} 2>&1"
 )

@@ -23,10 +23,11 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
-import pandas as pd
-import torch
+if TYPE_CHECKING:   # annotations only: the Snakefile imports the registry, and a parse should not load torch
+    import pandas as pd
+    import torch
 
 
 @dataclass
