@@ -504,3 +504,17 @@ def test_inpainting_tasks_per_fraction_and_pattern():
     assert inpaint_positions(10, 1.0, "contiguous", rng) == set(range(10))
     with pytest.raises(ValueError, match="pattern"):
         inpaint_positions(10, 0.5, "striped", rng)
+
+
+@pytest.mark.parametrize("backbone", ["family", "fallback"])
+def test_missing_tasks_name_the_data_step(tmp_path, backbone):
+    """A split's tasks file that is not there (either sequence space) is a MissingInput naming the step to run."""
+    from mdmi.config import domain_config
+    from mdmi.domains import get_domain
+    from mdmi.errors import MissingInput
+    cfg = resolved_config(ROOT / "config" / "ci.yaml")
+    cfg["protein"]["backbone"] = backbone
+    dom = get_domain("protein", domain_config(cfg, "protein"))
+    name = "family_val_tasks.tsv" if backbone == "family" else "val_tasks.tsv"
+    with pytest.raises(MissingInput, match=f"{name} is missing: .*run it \\(snakemake --forcerun data\\)"):
+        dom.load_task(tmp_path, "val")

@@ -55,8 +55,9 @@ class ProteinDomain:
         """A data file of this backbone's sequence space (``family_<name>`` for the family model)."""
         path = Path(data_dir) / (f"family_{name}" if self.family else name)
         if not path.exists():
-            what = "no family alignment among protein.data.sequences, or " if self.family else ""
-            raise MissingInput(f"{path} is missing: {what}the data step predates it; rerun it (snakemake --forcerun data)")
+            why = "no family alignment among protein.data.sequences, or the data step has not run or predates it"
+            raise MissingInput(f"{path} is missing: {why if self.family else 'the data step has not run or predates it'}; "
+                               f"run it (snakemake --forcerun data)")
         return path
 
     # ---------------------------------------------------------------- labels for outputs
@@ -148,9 +149,7 @@ class ProteinDomain:
         return None
 
     def load_task(self, data_dir: Path, split: str) -> Task:
-        path = Path(data_dir) / (f"family_{split}_tasks.tsv" if self.family else f"{split}_tasks.tsv")
-        if not path.exists():
-            raise MissingInput(f"{path}: no protein tasks for split {split!r}; run the prepare step")
+        path = self._file(data_dir, f"{split}_tasks.tsv")
         df = pd.read_csv(path, sep="\t", keep_default_na=False)
         L = int(df.length.max())
         ids = {**{a: i for i, a in enumerate(AMINO_ACIDS)}, "#": MASK_ID, "-": PAD_ID}     # '-': a family gap
