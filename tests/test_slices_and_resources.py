@@ -105,3 +105,30 @@ def test_compare_tables_ignores_timing_and_names_a_difference(tmp_path):
         check(a, b)
     (a / "u.csv").write_text("x\n1\n")
     assert "u.csv: only in" in " ".join(differences(a, b))
+
+
+def test_what_a_job_parses_does_not_load_torch():
+    """Every Slurm job starts Snakemake twice and each parses the Snakefile: what it runs there (config
+    resolution, slices, domain specs, declared resources) must not import torch or pandas (about 1 s each
+    start). Run in a fresh interpreter: this test process has both loaded already."""
+    import subprocess
+    import sys
+    code = f"""
+import sys
+from mdmi.config import dump, resolved, stage_slice, STAGE_READS
+from mdmi.domains import get_spec, load_plugins
+from mdmi.resources import declared, gpu_jobs
+cfg = resolved({str(ROOT / 'config' / 'ci.yaml')!r})
+load_plugins(cfg.get("plugins"))
+for d in cfg["domains"]:
+    spec = get_spec(d)
+    _ = (spec.figures, spec.analyses, spec.stage_keys)
+    for s in STAGE_READS:
+        dump(stage_slice(cfg, d, s))
+    declared(cfg, "decode", d)
+gpu_jobs(cfg)
+heavy = sorted(m for m in ("torch", "pandas") if m in sys.modules)
+assert not heavy, heavy
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

@@ -55,9 +55,10 @@ class ProteinDomain:
         """A data file of this backbone's sequence space (``family_<name>`` for the family model)."""
         path = Path(data_dir) / (f"family_{name}" if self.family else name)
         if not path.exists():
-            why = "no family alignment among protein.data.sequences, or the data step has not run or predates it"
-            raise MissingInput(f"{path} is missing: {why if self.family else 'the data step has not run or predates it'}; "
-                               f"run it (snakemake --forcerun data)")
+            why = "the data step has not run or predates it"
+            if self.family:
+                why = f"no family alignment among protein.data.sequences, or {why}"
+            raise MissingInput(f"{path} is missing: {why}; run it (snakemake --forcerun data)")
         return path
 
     # ---------------------------------------------------------------- labels for outputs
