@@ -18,11 +18,20 @@ import torch
 
 from ..base import Task
 from ...errors import MissingInput
-from .alphabet import AMINO_ACIDS, decode, pad_batch
+from .alphabet import AA_INDEX, AMINO_ACIDS, decode, pad_batch
 from .esmc import MASK_ID, PAD_ID, ESMCMaskedModel, build_fallback, load_pretrained, parameter_count
 from .family_model import FamilyPottsMDM
 from .quality import longest_run, low_complexity, pseudo_perplexity
 from .sequences import read_fasta
+
+TOKEN_IDS = {**AA_INDEX, "#": MASK_ID, "-": PAD_ID}      # letters of the data files: '#' masked, '-' a family gap
+
+
+def _missing(path: Path, family: bool) -> MissingInput:
+    why = "the data step has not run or predates it"
+    if family:
+        why = f"no family alignment among protein.data.sequences, or {why}"
+    return MissingInput(f"{path} is missing: {why}; run it (snakemake --forcerun data)")
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +64,7 @@ class ProteinDomain:
         """A data file of this backbone's sequence space (``family_<name>`` for the family model)."""
         path = Path(data_dir) / (f"family_{name}" if self.family else name)
         if not path.exists():
-            why = "the data step has not run or predates it"
-            if self.family:
-                why = f"no family alignment among protein.data.sequences, or {why}"
-            raise MissingInput(f"{path} is missing: {why}; run it (snakemake --forcerun data)")
+            raise _missing(path, self.family)
         return path
 
     # ---------------------------------------------------------------- labels for outputs
@@ -88,7 +94,7 @@ class ProteinDomain:
         the right padding."""
         if self.family:
             from .sequences import read_columns
-            return torch.tensor([[PAD_ID if c == "-" else AMINO_ACIDS.index(c) for c in s]
+            return torch.tensor([[TOKEN_IDS[c] for c in s]
                                  for _, s in read_columns(path)], dtype=torch.long)
         records, _ = read_fasta(path, "reject")
         return pad_batch([s for _, s in records], PAD_ID)
@@ -106,8 +112,7 @@ class ProteinDomain:
         from ...io import read_json
         path = Path(data_dir) / "family.json"
         if not path.exists():
-            raise MissingInput(f"{path} is missing: no family alignment among protein.data.sequences, or the data "
-                               f"step predates the family model; rerun it (snakemake --forcerun data)")
+            raise _missing(path, family=True)
         return read_json(path)
 
     def model_config(self, model_cfg: dict, data_dir: Path) -> dict:
@@ -139,7 +144,7 @@ class ProteinDomain:
             tokens = torch.full((len(kept),), GAP_ID, dtype=torch.long)
             have = index >= 0
             tokens[torch.from_numpy(index[have])] = torch.tensor(
-                [AMINO_ACIDS.index(a) for a, h in zip(chain["sequence"], have) if h], dtype=torch.long)
+                [TOKEN_IDS[a] for a, h in zip(chain["sequence"], have) if h], dtype=torch.long)
             return tokens, index
         return read
 
@@ -153,13 +158,12 @@ class ProteinDomain:
         path = self._file(data_dir, f"{split}_tasks.tsv")
         df = pd.read_csv(path, sep="\t", keep_default_na=False)
         L = int(df.length.max())
-        ids = {**{a: i for i, a in enumerate(AMINO_ACIDS)}, "#": MASK_ID, "-": PAD_ID}     # '-': a family gap
         init = torch.full((len(df), L), PAD_ID, dtype=torch.long)
         target = torch.full((len(df), L), PAD_ID, dtype=torch.long)
         for k, row in enumerate(df.itertuples()):
-            init[k, :row.length] = torch.tensor([ids[c] for c in row.init])
+            init[k, :row.length] = torch.tensor([TOKEN_IDS[c] for c in row.init])
             if row.native:
-                target[k, :row.length] = torch.tensor([ids[c] for c in row.native])
+                target[k, :row.length] = torch.tensor([TOKEN_IDS[c] for c in row.native])
             else:
                 target[k] = -1
         meta = df[["name", "band", "length"]].reset_index(drop=True)
