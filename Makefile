@@ -12,7 +12,7 @@ RETRAIN ?= 0
 SMK_RETRAIN := $(if $(filter 1 true yes,$(RETRAIN)),--config retrain=True,)
 PRETRAIN := results/pretrain
 
-.PHONY: paper test test-fast test-slurm setup clean dry-run bench models readme ablation report slurm lint
+.PHONY: paper test test-fast test-slurm test-gpu setup clean dry-run bench models readme ablation report slurm lint
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -76,6 +76,11 @@ test-slurm: $(STAMP)
 
 lint: $(STAMP)   # Snakemake's linter; the one warning left (no per-rule conda env) is explained in the Snakefile
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint --configfile $(CONFIG)
+
+# On a GPU host (CI has none): tests/test_cuda.py, then the protein half at the paper config's sizes with the
+# family model (config/paper_family.yaml) up to the tables, with per-rule times and contact precision printed
+test-gpu: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH bash tests/gpu/check.sh
 
 test-fast: $(STAMP)  ## every test but the end-to-end workflow runs (marked slow): about a minute
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q -m "not slow"

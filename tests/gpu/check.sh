@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The CUDA path on a GPU host, checked and timed (CI has no GPU; run this where one is):
+#   1. tests/test_cuda.py: exact MI, the family model, the estimator head and every decoder on CUDA
+#      agree with the CPU (and exact MI with brute-force enumeration)
+#   2. the protein half at the paper config's sizes with the family model (config/paper_family.yaml):
+#      the workflow's own rules, up to the tables, one GPU (--resources gpu=1)
+#   3. a summary: per-rule wall time and peak memory (benchmark files), the in-family contact precision by source and range,
+#      the claims; with OUT set, the run's tables, logs and benchmarks packed into $OUT/paper_family.tar.gz
+# Usage: bash tests/gpu/check.sh   (CORES=16, CONFIG=config/paper_family.yaml, LIMIT=0 (none); needs snakemake and the mdmi package importable)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+CORES=${CORES:-16}
+CONFIG=${CONFIG:-config/paper_family.yaml}
+RESULTS=$(python -c "import sys; sys.path.insert(0, 'lib'); from mdmi.config import resolved; print(resolved('$CONFIG').get('results', 'results'))")
+say() { echo "[test-gpu] $*"; }
+
+python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print('[test-gpu] torch', torch.__version__, torch.cuda.get_device_name(0))"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+
+t=$(date +%s); tests=0
+timeout 300 python -m pytest -q -p no:cacheprovider tests/test_cuda.py || tests=$?
+say "CUDA tests: exit $tests in $(( $(date +%s) - t )) s"
+
+mkdir -p "$RESULTS"; t=$(date +%s); status=0
+# LIMIT (seconds): interrupt the run then (SIGINT: Snakemake stops its jobs); what finished is summarised
+timeout -s INT "${LIMIT:-0}" python -m snakemake "$RESULTS/tables/claims.csv" --cores "$CORES" --resources gpu=1 --configfile "$CONFIG" \
+    --rerun-incomplete --printshellcmds --keep-going > "$RESULTS.snakemake.log" 2>&1 || status=$?
+say "workflow ($CONFIG, up to the tables): exit $status in $(( $(date +%s) - t )) s; log $RESULTS.snakemake.log"
+[ "$status" = 0 ] || grep -E "Error in rule|Exception|Error:" "$RESULTS.snakemake.log" | head -20 || true
+
+python - "$RESULTS" <<'PY' || true
+import glob, os, sys
+import pandas as pd
+res = sys.argv[1]
+rows = []
+for f in sorted(glob.glob(f"{res}/benchmarks/*/*.tsv")):
+    b = pd.read_csv(f, sep="\t").iloc[0]
+    rows.append({"job": os.path.relpath(f, f"{res}/benchmarks")[:-4], "s": round(float(b["s"]), 1),
+                 "max_rss_MB": round(float(b["max_rss"]), 0)})
+print(pd.DataFrame(rows).to_string(index=False))
+path = f"{res}/tables/contacts.csv"
+if os.path.exists(path):
+    c = pd.read_csv(path)
+    c = c[c["in_family"]]
+    print(f"--- top-L/5 contact precision, mean over the in-family chains {sorted(set(c['chain']))}")
+    print(c.pivot_table(index="source", columns="range", values="p_at_L5").round(3).to_string())
+path = f"{res}/tables/claims.csv"
+if os.path.exists(path):
+    print("--- claims"); print(pd.read_csv(path).to_string(index=False, max_colwidth=50))
+PY
+if [ -n "${OUT:-}" ]; then
+    tar czf "$OUT/paper_family.tar.gz" --exclude='*.pt' --exclude='*/checkpoint*' "$RESULTS" "$RESULTS.snakemake.log"
+fi
+[ "$tests" = 0 ] || exit "$tests"
+exit "$status"
