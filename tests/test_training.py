@@ -271,3 +271,26 @@ def test_heldout_loss_is_logged_and_does_not_change_training(trained, tmp_path):
     plain = torch.load(d / "model.pt", weights_only=False)
     assert [r["loss"] for r in log] == [r["loss"] for r in plain["train_log"]]     # evaluation draws nothing
     assert all(torch.equal(state["state_dict"][k], plain["state_dict"][k]) for k in plain["state_dict"])
+
+
+@pytest.mark.parametrize("bound", ["mean", "none"])
+def test_output_init_starts_the_head_at_the_labels_size(trained, bound):
+    """A model with tiny MI (labels scaled to 1e-6 of the real ones): with output_init labels the head's first
+    predictions sit at the labels' typical size (geometric mean within a factor e), where the zero bias starts
+    them orders of magnitude above, in the flat tail of the sigmoid once the first steps overshoot."""
+    _, _, _, model, labels = trained
+    from mdmi.estimator import EstimatorConfig, MIHead, pair_mask
+    from mdmi.train_estimator import init_output_bias
+    hidden, probs, masked = mdm_features(model, labels["tokens"])
+    target, delta = labels["mi"].float() * 1e-6, 1e-9
+    pm = pair_mask(masked)
+    torch.manual_seed(0)
+    head = MIHead(EstimatorConfig(d_in=hidden.shape[-1], rank=8, hidden=8, entropy_bound=bound))
+    want = float(torch.log(target.clamp_min(0) + delta)[pm].mean())
+
+    def log_mean():
+        with torch.no_grad():
+            return float(torch.log(head(hidden, probs, masked) + delta)[pm].mean())
+    before = log_mean()
+    r = init_output_bias(head, hidden, probs, masked, target, delta)
+    assert 0 < r < 0.5 and abs(log_mean() - want) < 1.0 < abs(before - want)

@@ -35,6 +35,31 @@ def estimator_loss(head, hidden, probs, masked, target, kind: str = "mse", delta
     return ((pred - target) ** 2)[pm].mean()
 
 
+@torch.no_grad()
+def init_output_bias(head: MIHead, hidden, probs, masked, target, delta: float, max_states: int = 256) -> float:
+    """Set the head's last bias so that its first predictions sit at the labels' typical size.
+
+    With the bias at zero the head starts at half its ceiling, bound * sigmoid(0); a model whose MI is
+    a millionth of that ceiling makes the first steps drive the logit far below the labels, where the
+    sigmoid is flat and log_mse's gradient vanishes. The bias set here is logit(r), r the geometric mean
+    of (MI + delta) / bound over the masked pairs of (up to ``max_states``) training states, so that
+    bound * sigmoid(s) starts near the labels. Returns r.
+    """
+    from .estimator import ceiling
+    from .mi import entropy
+    n = min(max_states, target.shape[0])
+    pm = pair_mask(masked[:n])
+    bound = ceiling(entropy(probs[:n].float()), head.cfg.entropy_bound)
+    if bound is None:                      # softplus head: softplus(s) = r
+        r = float(torch.exp(torch.log(target[:n].clamp_min(0) + delta)[pm].mean()))
+        head.mlp[-1].bias.fill_(float(torch.log(torch.expm1(torch.tensor(r)))))
+        return r
+    ratio = (target[:n].clamp_min(0) + delta) / bound.clamp_min(1e-12)
+    r = float(torch.exp(torch.log(ratio)[pm].mean()).clamp(1e-12, 0.5))
+    head.mlp[-1].bias.fill_(float(torch.logit(torch.tensor(r, dtype=torch.float64))))
+    return r
+
+
 def train_estimator(model, labels: dict, ecfg: dict, seed: int, out_path: Path, ckpt_path: Path,
                     device: torch.device, progress: bool = True, stop_after: int | None = None) -> dict | None:
     """Train (or resume) the MI head on exact labels; ``stop_after`` as in :func:`mdmi.train_mdm.train_mdm`."""
@@ -47,7 +72,11 @@ def train_estimator(model, labels: dict, ecfg: dict, seed: int, out_path: Path, 
                           mixer_layers=ecfg.get("mixer_layers", 0), mixer_heads=ecfg.get("mixer_heads", 4),
                           pair_bias=ecfg.get("pair_bias", False),
                           max_len=max(hidden.shape[1], ecfg.get("max_len", 0)) if ecfg.get("positions", True) else 0)
-    head = MIHead(cfg).to(device)
+    head = MIHead(cfg)
+    if ecfg.get("output_init", "zero") == "labels":
+        r = init_output_bias(head, hidden, probs, masked, target, float(ecfg.get("loss_delta", 1e-3)))
+        log.info("output bias at the labels' typical size: %.3g of the ceiling", r)
+    head = head.to(device)
     opt = torch.optim.AdamW(head.parameters(), lr=ecfg["lr"], weight_decay=ecfg["weight_decay"])
     ck = Checkpointer(ckpt_path, config_hash({"estimator": ecfg, "seed": seed,
                                               "labels": tensor_fingerprint(labels["tokens"], target, hidden)}))
