@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from .estimator import EstimatorConfig, MIHead, pair_mask
+from .estimator import EstimatorConfig, MIHead, ceiling, pair_mask
 from .io import NotACheckpoint, load_torch, save_torch
-from .mi import marginals
+from .mi import entropy, marginals
 from .training import Checkpointer, config_hash, run_steps, seed_everything, tensor_fingerprint
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,6 @@ def init_output_bias(head: MIHead, hidden, probs, masked, target, delta: float, 
     of (MI + delta) / bound over the masked pairs of (up to ``max_states``) training states, so that
     bound * sigmoid(s) starts near the labels. Returns r.
     """
-    from .estimator import ceiling
-    from .mi import entropy
     n = min(max_states, target.shape[0])
     pm = pair_mask(masked[:n])
     bound = ceiling(entropy(probs[:n].float()), head.cfg.entropy_bound)

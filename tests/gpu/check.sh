@@ -15,7 +15,7 @@ CONFIG=${CONFIG:-config/paper_family.yaml}
 RESULTS=$(python -c "import sys; sys.path.insert(0, 'lib'); from mdmi.config import resolved; print(resolved('$CONFIG').get('results', 'results'))")
 say() { echo "[test-gpu] $*"; }
 
-python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print('[test-gpu] torch', torch.__version__, torch.cuda.get_device_name(0))"
+python -c "import sys, torch; torch.cuda.is_available() or sys.exit(f'test-gpu: PyTorch {torch.__version__} sees no CUDA device; run this on a GPU host'); print('[test-gpu] torch', torch.__version__, torch.cuda.get_device_name(0))"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
 t=$(date +%s); tests=0
