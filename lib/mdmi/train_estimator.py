@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import torch
@@ -47,14 +48,14 @@ def init_output_bias(head: MIHead, hidden, probs, masked, target, delta: float, 
     """
     n = min(max_states, target.shape[0])
     pm = pair_mask(masked[:n])
+    log_target = torch.log(target[:n].clamp_min(0) + delta)
     bound = ceiling(entropy(probs[:n].float()), head.cfg.entropy_bound)
     if bound is None:                      # softplus head: softplus(s) = r
-        r = float(torch.exp(torch.log(target[:n].clamp_min(0) + delta)[pm].mean()))
-        head.mlp[-1].bias.fill_(float(torch.log(torch.expm1(torch.tensor(r)))))
-        return r
-    ratio = (target[:n].clamp_min(0) + delta) / bound.clamp_min(1e-12)
-    r = float(torch.exp(torch.log(ratio)[pm].mean()).clamp(1e-12, 0.5))
-    head.mlp[-1].bias.fill_(float(torch.logit(torch.tensor(r, dtype=torch.float64))))
+        r = float(torch.exp(log_target[pm].mean()))
+        head.mlp[-1].bias.fill_(math.log(math.expm1(r)))
+    else:                                  # bound * sigmoid(s) = bound * r
+        r = min(max(float(torch.exp((log_target - torch.log(bound.clamp_min(1e-12)))[pm].mean())), 1e-12), 0.5)
+        head.mlp[-1].bias.fill_(math.log(r / (1 - r)))
     return r
 
 

@@ -4,8 +4,9 @@
 #      agree with the CPU (and exact MI with brute-force enumeration)
 #   2. the protein half at the paper config's sizes with the family model (config/paper_family.yaml):
 #      the workflow's own rules, up to the tables, one GPU (--resources gpu=1)
-#   3. a summary: per-rule wall time and peak memory (benchmark files), the in-family contact precision by source and range,
-#      the claims; with OUT set, the run's tables, logs and benchmarks packed into $OUT/paper_family.tar.gz
+#   3. a summary: per-job time and peak memory against the config's declarations (python -m mdmi resources),
+#      the in-family contact precision by source and range, the claims; with OUT set, the run's tables, logs
+#      and benchmarks packed into $OUT/paper_family.tar.gz
 # Usage: bash tests/gpu/check.sh   (CORES=16, CONFIG=config/paper_family.yaml, LIMIT=0 (none); needs snakemake and the mdmi package importable)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,26 +30,14 @@ timeout -s INT "${LIMIT:-0}" python -m snakemake "$RESULTS/tables/claims.csv" --
 say "workflow ($CONFIG, up to the tables): exit $status in $(( $(date +%s) - t )) s; log $RESULTS.snakemake.log"
 [ "$status" = 0 ] || grep -E "Error in rule|Exception|Error:" "$RESULTS.snakemake.log" | head -20 || true
 
-python - "$RESULTS" <<'PY' || true
-import glob, os, sys
-import pandas as pd
-res = sys.argv[1]
-rows = []
-for f in sorted(glob.glob(f"{res}/benchmarks/*/*.tsv")):
-    b = pd.read_csv(f, sep="\t").iloc[0]
-    rows.append({"job": os.path.relpath(f, f"{res}/benchmarks")[:-4], "s": round(float(b["s"]), 1),
-                 "max_rss_MB": round(float(b["max_rss"]), 0)})
-print(pd.DataFrame(rows).to_string(index=False))
-path = f"{res}/tables/contacts.csv"
-if os.path.exists(path):
-    c = pd.read_csv(path)
-    c = c[c["in_family"]]
-    print(f"--- top-L/5 contact precision, mean over the in-family chains {sorted(set(c['chain']))}")
-    print(c.pivot_table(index="source", columns="range", values="p_at_L5").round(3).to_string())
-path = f"{res}/tables/claims.csv"
-if os.path.exists(path):
-    print("--- claims"); print(pd.read_csv(path).to_string(index=False, max_colwidth=50))
-PY
+# the workflow's own summaries: declared vs measured memory and time per job (the resources check),
+# the contact analysis's precision by source and range, the claims table
+if [ -f "$RESULTS/config.yaml" ]; then
+    python -m mdmi resources --config "$RESULTS/config.yaml" --benchmarks "$RESULTS/benchmarks" \
+        --out "$RESULTS/benchmarks/resources.csv" || say "resource check failed: see above"
+fi
+grep -h "in_family=True" "$RESULTS"/logs/*_analysis_contacts.log 2>/dev/null || true
+[ -f "$RESULTS/tables/claims.md" ] && cat "$RESULTS/tables/claims.md" || true
 if [ -n "${OUT:-}" ]; then
     tar czf "$OUT/paper_family.tar.gz" --exclude='*.pt' --exclude='*/checkpoint*' "$RESULTS" "$RESULTS.snakemake.log"
 fi
