@@ -55,10 +55,11 @@ bench: $(STAMP)   # after `make paper`: labelling/estimator/decoding cost -> res
 # What each choice of the MDM recipe buys: <domain>.ablation's variants, each trained a short budget and
 # scored on validation puzzles (about 7 minutes per variant at the default scale; docs/ablation.md)
 DOMAIN ?= sudoku
+SEED ?=
 ablation: $(STAMP)
 	$(BIN)/python -m mdmi unlock-stale
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake results/$(DOMAIN)/data/MANIFEST.json --cores $(CORES) --resources gpu=$(GPUS) --configfile $(CONFIG)
-	$(BIN)/python -m mdmi ablate --config $(CONFIG) --domain $(DOMAIN) --data results/$(DOMAIN)/data --out results/ablation/$(DOMAIN)
+	$(BIN)/python -m mdmi ablate --config $(CONFIG) --domain $(DOMAIN) --data results/$(DOMAIN)/data --out results/ablation/$(DOMAIN)$(if $(SEED),_seed$(SEED) --seed $(SEED))
 
 readme: $(STAMP)   # after `make paper`: regenerate the README's results block from results/tables
 	$(BIN)/python -m mdmi readme --results results --readme README.md

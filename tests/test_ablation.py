@@ -72,6 +72,15 @@ def test_ablation_runs_end_to_end_and_resumes(tmp_path):
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "abl").glob("*/*")}
     subprocess.run(cmd, check=True, capture_output=True)             # a rerun trains and decodes nothing
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "abl").glob("*/*")} == stamps
+    edited = dict(cfg)                       # one variant edited and one added: only those two run
+    edited["sudoku"] = {**cfg["sudoku"], "ablation": {**cfg["sudoku"]["ablation"], "variants": {
+        "no_augment": {"train.augment": False, "train.warmup": 2}, "lr": {"train.lr": 0.01}}}}
+    path.write_text(yaml.safe_dump(edited))
+    subprocess.run(cmd, check=True, capture_output=True)
+    model = tmp_path / "abl" / "{}" / "model.pt"
+    assert Path(str(model).format(BASELINE)).stat().st_mtime_ns == stamps[Path(str(model).format(BASELINE))]
+    assert Path(str(model).format("no_augment")).stat().st_mtime_ns != stamps[Path(str(model).format("no_augment"))]
+    assert set(pd.read_csv(tmp_path / "abl" / "ablation.csv").variant) == {BASELINE, "no_augment", "lr"}
     bad = dict(cfg)
     bad["sudoku"] = {**cfg["sudoku"], "ablation": {**cfg["sudoku"]["ablation"], "knobs": {"order": "sideways"}}}
     path.write_text(yaml.safe_dump(bad))

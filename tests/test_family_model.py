@@ -52,6 +52,11 @@ def test_penalty_is_the_gaussian_prior():
     assert torch.allclose(m.penalty(), expect)
     full = FamilyPottsMDM(4, 0, penalty=0.5)
     assert torch.allclose(full.penalty(), torch.tensor(0.0))
+    c = FamilyPottsMDM(4, 3, penalty=0.5, prior="couplings")      # |U V^T|^2 (every block, as at full rank)
+    expect = 0.5 * ((c.U @ c.V.T).square().sum() + 0.01 * c.field.square().sum())
+    assert torch.allclose(c.penalty(), expect, rtol=1e-5)
+    with pytest.raises(ValueError, match="prior"):
+        FamilyPottsMDM(4, 3, penalty=0.5, prior="nuclear")
 
 
 def test_exact_mi_reads_the_coupled_pair_only():
@@ -142,3 +147,45 @@ def test_family_tasks_load_with_visible_gaps(tmp_path):
     task = ProteinDomain({"backbone": "family"}).load_task(tmp_path, "val")
     assert task.init[0].tolist() == [AMINO("A"), MASK_ID, GAP_ID, MASK_ID]
     assert task.target[0].tolist() == [AMINO("A"), AMINO("C"), GAP_ID, AMINO("D")] and (task.target[1] == -1).all()
+
+
+def test_val_contacts_read_planted_couplings_on_the_val_chain_only(tmp_path):
+    """The ablation's validation scores (``val_contacts``): a full-coupling family model whose only
+    couplings join the residue pairs in contact in the val chain (bovine trypsin 1GBT, a row of the
+    bundled alignment) reads those contacts back from its exact MI; the test chains are not scored,
+    and without val chains there are no scores."""
+    from pathlib import Path
+
+    from conftest import resolved_config
+    from mdmi.config import domain_config
+    from mdmi.domains import get_domain
+    from mdmi.domains.protein.structure import contact_map
+    from mdmi.domains.protein.workflow import val_contacts
+    from mdmi.io import read_json
+    repo = Path(__file__).resolve().parents[1]
+    cfg = resolved_config(repo / "config" / "ci.yaml")
+    cfg["protein"]["data"]["structures"] = [{"file": "trypsin/1a0j.pdb.gz", "chain": "A"},
+                                            {"file": "trypsin/1gbt.cif.gz", "chain": "A", "split": "val"}]
+    cfg["protein"]["contacts"]["baselines"] = ["alignment"]
+    domain = get_domain("protein", domain_config(cfg, "protein"))
+    data = tmp_path / "data"
+    domain.make_data(data, repo=repo)
+    (chain,) = read_json(data / "val_chains.json")
+    assert chain["name"] == "1gbt_A" and [c["name"] for c in read_json(data / "chains.json")] == ["1a0j_A"]
+    tokens, index = domain.chain_reader(data)(chain)
+    C = len(read_json(data / "family.json")["columns"])
+    model = FamilyPottsMDM(C, 0, penalty=0.0)
+    contacts = contact_map(np.asarray(chain["coords"]), 8.0, 6)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for a, b in zip(*np.nonzero(np.triu(contacts))):
+            i, j = int(index[a]), int(index[b])
+            if i >= 0 and j >= 0:
+                block = torch.randn(20, 20, generator=gen)
+                model.J.view(C, 20, C, 21)[i, :, j, :20] = block
+                model.J.view(C, 20, C, 21)[j, :, i, :20] = block.T
+    scores = val_contacts(domain, model.eval(), data, tmp_path / "abl", seed=0)
+    assert scores["val_chains"] == 1 and scores["val_exact_apc"] > 0.8
+    assert 0.0 <= scores["val_alignment_apc"] <= 1.0 and (tmp_path / "abl" / "val_maps" / "1gbt_A.npz").exists()
+    (data / "val_chains.json").write_text("[]")
+    assert val_contacts(domain, model, data, tmp_path / "abl2", seed=0) == {}

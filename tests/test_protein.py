@@ -387,13 +387,16 @@ def test_prepare_splits_and_lists_every_exclusion(tmp_path):
     recs.append(("short", "MKV"))
     ubi = read_chain(BUNDLED / "structures" / "1ubi.pdb.gz", "A").sequence
     recs.append(("ubi_like", ubi))
-    (raw / "sequences" / "x.fasta").write_text("".join(f">{n}\n{s}\n" for n, s in recs))
     import shutil
     shutil.copy(BUNDLED / "structures" / "1ubi.pdb.gz", raw / "structures" / "1ubi.pdb.gz")
+    shutil.copy(BUNDLED / "structures" / "5pti.cif.gz", raw / "structures" / "5pti.cif.gz")
+    bpti = read_chain(BUNDLED / "structures" / "5pti.cif.gz", "A").sequence
+    (raw / "sequences" / "x.fasta").write_text("".join(f">{n}\n{s}\n" for n, s in recs + [("bpti_like", bpti)]))
     write_json(raw / "sources.json", {"source": "bundled", "sequences": [{"file": "x.fasta"}],
-                                      "structures": [{"file": "1ubi.pdb.gz", "chain": "A"}]})
+                                      "structures": [{"file": "1ubi.pdb.gz", "chain": "A"},
+                                                     {"file": "5pti.cif.gz", "chain": "A", "split": "val"}]})
     cfg = {"data": {"nonstandard": "exclude", "min_length": 50, "max_length": 300, "heldout_fraction": 0.2,
-                    "identity_kmer": 0.9},
+                    "identity_kmer": 0.9, "family_identity": 0.9},
            "tasks": {"inpaint": {"sequences": 2, "fractions": [0.2], "patterns": ["scattered"]},
                      "unconditional": {"count": 1, "length": 30}}}
     summary = prepare(cfg, raw, tmp_path / "data", seed=0)
@@ -401,14 +404,49 @@ def test_prepare_splits_and_lists_every_exclusion(tmp_path):
     excl = pd.read_csv(tmp_path / "data" / "excluded.tsv", sep="\t")
     reasons = dict(zip(excl.record, excl.reason))
     assert reasons["odd"] == "non-standard residue" and "length" in reasons["short"]
-    assert reasons["dup"] == "duplicate sequence" and "near-identical" in reasons["ubi_like"]
+    assert reasons["dup"] == "duplicate sequence"
     split = {s: {n for n, _ in read_fasta(tmp_path / "data" / f"{s}.fasta")[0]} for s in ("train", "val", "test")}
     assert not (split["train"] & split["val"]) and not (split["train"] & split["test"]) and not (split["val"] & split["test"])
-    assert summary["chains"] == ["1ubi_A"] and summary["train"] + summary["val"] + summary["test"] == 20
+    for twin in ("ubi_like", "bpti_like"):              # a test or val chain's twin never trains the model
+        assert twin not in split["train"] and ("near-identical" in reasons.get(twin, "") or twin in split["val"] | split["test"])
+    near = sum("near-identical" in r for r in reasons.values())
+    assert summary["chains"] == ["1ubi_A"] and summary["train"] + summary["val"] + summary["test"] + near == 22
+    assert summary["val_chains"] == ["5pti_A"]
+    from mdmi.io import read_json
+    assert [c["name"] for c in read_json(tmp_path / "data" / "chains.json")] == ["1ubi_A"]
+    assert [c["name"] for c in read_json(tmp_path / "data" / "val_chains.json")] == ["5pti_A"]
     from mdmi.domains.protein.domain import ProteinDomain
     task = ProteinDomain({"backbone": "fallback"}).load_task(tmp_path / "data", "val")
     assert list(task.meta.band) == ["scattered-20", "scattered-20", "unconditional"]
-    assert (task.target[2] == -1).all() and ((task.init == MASK_ID).sum(-1)[:2] == 12).all()
+    lengths = [round(0.2 * len(seq)) for _, seq in read_fasta(tmp_path / "data" / "val.fasta")[0][:2]]
+    assert (task.target[2] == -1).all() and (task.init == MASK_ID).sum(-1)[:2].tolist() == lengths
+
+
+def test_a_chain_that_is_no_row_is_threaded_through_its_nearest_member():
+    """A member row with a substitution, a deletion and an insertion in the chain: the threaded row
+    spells the chain, keeps the member's columns for aligned residues, and puts the inserted residues
+    on no column; the exact row wins when there is one, and too distant a chain is in no family."""
+    from mdmi.domains.protein.alignment import match_columns, residue_columns
+    from mdmi.domains.protein.prepare import family_row, thread_row
+    rng = __import__("random").Random(3)
+    member = "".join(rng.choice(AMINO_ACIDS) for _ in range(80))
+    row = "--" + member[:30] + "---" + member[30:] + "-"          # 86 match columns
+    other = "-" * 86
+    chain = member[:10] + ("A" if member[10] != "A" else "C") + member[11:40] + member[42:60] + "GPG" + member[60:]
+    identity, threaded = thread_row(chain, row)
+    assert len(match_columns(threaded)) == len(match_columns(row))
+    cols, ref = residue_columns(threaded, chain), residue_columns(row, member)
+    assert (cols[:40] == ref[:40]).all()                             # substitution keeps its column
+    assert (cols[40:58] == ref[42:60]).all()                          # after the deletion
+    assert (cols[58:61] == -1).all()                                  # the insertion has no column
+    assert (cols[61:] == ref[60:]).all()
+    assert match_columns(threaded)[ref[40]] == "-"                    # the deleted member residue: a gap
+    assert identity == pytest.approx((len(chain) - 4) / len(chain))
+    aligned = {"fam.a2m": {"m": row, "o": other}}
+    placed = family_row(chain, aligned, 0.9)
+    assert placed["family"] == "fam.a2m" and placed["template"] == "m" and placed["aligned_row"] == threaded
+    assert family_row(member, aligned, 0.9) == {"family": "fam.a2m", "aligned_row": row}
+    assert family_row(chain, aligned, 0.99) == {}
 
 
 def test_download_cli_offline_is_a_one_line_error(tmp_path):

@@ -90,6 +90,8 @@ def cmd_train_mdm(args):
 def cmd_ablate(args):
     from .ablation import run_ablation
     cfg, dcfg, domain, device = _setup(args)
+    if args.seed is not None:           # every variant's training (and decoding) seed; the data stay as given
+        cfg["seed"] = args.seed
     table = run_ablation(cfg, args.domain, Path(args.data), Path(args.out), device)
     print((Path(args.out) / "ablation.md").read_text() if len(table) else "no variants")
 
@@ -421,6 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--data", required=True, help="the domain's data folder (results/<domain>/data)")
     p.add_argument("--out", required=True, help="output folder: a model and decode.csv per variant, ablation.csv/.md")
+    p.add_argument("--seed", type=int, help="seed of every variant's training and decoding (default: the config's), "
+                   "for the seed-to-seed spread of a choice")
     p.set_defaults(fn=cmd_ablate)
 
     p = sub.add_parser("unlock-stale", help="remove Snakemake locks left by a killed run (none if one is running)")

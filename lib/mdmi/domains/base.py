@@ -138,6 +138,8 @@ class DomainSpec:
     claims: Callable | None = None              # (section, context, rules, seed) -> claim rows; context holds
                                                 # 'tables' (analysis tables by name), 'test' (decode rows), 'table2'
     table1_rows: Callable | None = None         # (analysis tables) -> extra Table 1 rows (e.g. fidelity to truth)
+    ablation_scores: Callable | None = None     # (domain, model, data_dir, out_dir, seed) -> {name: value}: validation
+                                                # scores of an ablation variant beside its decoding (e.g. val contacts)
     not_run_claims: tuple[str, ...] = ()        # claims listed as 'not run' when a config leaves it out
     figures: tuple[Figure, ...] = ()
     fig3_metrics: tuple[str, ...] = ()          # quality columns of its Figure 3 panels (primary first)

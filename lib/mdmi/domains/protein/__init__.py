@@ -23,6 +23,7 @@ SPEC = DomainSpec(
     paper_passes=(15.3, None, "test tasks"),
     analyses=(Analysis("contacts", lazy(_WORKFLOW, "contacts")),),
     claims=lazy(_WORKFLOW, "claims"),
+    ablation_scores=lazy(_WORKFLOW, "val_contacts"),
     not_run_claims=("Proteins: MI maps recover residue contacts", "Proteins: about 15.3 average forward passes"),
     figures=(Figure("fig2", "notebooks/fig2_protein_mi.ipynb", caption="workflow/report/fig2_protein_mi.rst",
                     inputs=("tables/contacts.csv", "protein/analysis/contacts"),

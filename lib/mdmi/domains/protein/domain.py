@@ -182,7 +182,7 @@ class ProteinDomain:
         if self.family:
             f = model_cfg["family"]
             columns = f.get("columns") or (self.cfg["data"]["min_length"] + self.cfg["data"]["max_length"]) // 2
-            model = FamilyPottsMDM(columns, f["rank"], f["penalty"])
+            model = FamilyPottsMDM(columns, f["rank"], f["penalty"], prior=f.get("prior", "factors"))
             model.label = self.model_label(parameter_count(model), f.get("columns"))
             return model
         net = build_fallback(model_cfg["d_model"], model_cfg["n_heads"], model_cfg["n_layers"])

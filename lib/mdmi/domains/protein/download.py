@@ -127,7 +127,7 @@ def copy_bundled(dcfg: dict, out: Path) -> dict:
                 shutil.copyfile(src, tmp)
             entry = {"file": src.name, "source": str(src), "sha256": file_sha256(dest)}
             if kind == "structures":
-                entry["chain"] = item.get("chain")
+                entry.update(chain=item.get("chain"), split=item.get("split", "test"))
             entries[kind].append(entry)
     return entries
 

@@ -13,8 +13,10 @@ The conditional of a masked column i given the visible ones is a Potts form,
 trained with the masked-diffusion objective like any other backbone (``mdmi.train_mdm``). The
 couplings are factorised, ``J[(i, a), (j, b)] = sum_k U[i, a, k] V[j, b, k]`` (rank ``model.family.rank``;
 0 = the full C x 20 x C x 21 tensor), and pulled towards zero by a Gaussian prior
-(``penalty()``: ``model.family.penalty`` x the squared norm of U and V, which the trainer adds to the
-loss divided by the number of training sequences, a MAP estimate). The prior is what makes the model's
+(``penalty()``: ``model.family.penalty`` x a squared norm, which the trainer adds to the loss divided
+by the number of training sequences, a MAP estimate): of the factors U and V (``prior: factors``, a
+nuclear-norm-like prior that favours few coupling modes) or of the couplings J = U V^T themselves
+(``prior: couplings``, the L2 prior of a full coupling tensor, as in pseudo-likelihood DCA, at any rank). The prior is what makes the model's
 conditionals soft enough for its conditional MI to read the couplings (docs/method.md §5).
 
 forward(tokens[B, L]) -> (logits[B, L, 20], hidden[B, L, 20]): ``hidden`` is the centred logits. Inputs
@@ -39,10 +41,13 @@ class FamilyPottsMDM(nn.Module):
     mask_id = MASK_ID
     pad_id = GAP_ID
 
-    def __init__(self, columns: int, rank: int, penalty: float, label: str = "family Potts MDM"):
+    def __init__(self, columns: int, rank: int, penalty: float, label: str = "family Potts MDM",
+                 prior: str = "factors"):
         super().__init__()
         C, K = int(columns), int(rank)
-        self.columns, self.rank, self.penalty_weight, self.label = C, K, float(penalty), label
+        if prior not in ("factors", "couplings"):
+            raise ValueError(f"family prior must be 'factors' or 'couplings', got {prior!r}")
+        self.columns, self.rank, self.penalty_weight, self.label, self.prior = C, K, float(penalty), label, prior
         self.field = nn.Parameter(torch.zeros(C, RESIDUES))                          # h[C, 20]
         if K > 0:
             self.U = nn.Parameter(0.01 * torch.randn(C * RESIDUES, K))       # [C*20, K] (the trainer seeds torch)
@@ -86,8 +91,14 @@ class FamilyPottsMDM(nn.Module):
 
     def penalty(self) -> torch.Tensor:
         """The Gaussian prior's negative log density (up to a constant), summed over all parameters:
-        ``penalty`` x (|U|^2 + |V|^2, or |J|^2) + 0.01 x ``penalty`` x |h|^2."""
-        pair = (self.U.square().sum() + self.V.square().sum()) if self.rank > 0 else self.J.square().sum()
+        ``penalty`` x (|U|^2 + |V|^2 with ``prior: factors``; |J|^2 at full rank or with ``prior:
+        couplings``, computed as sum((U^T U) * (V^T V)) without forming J) + 0.01 x ``penalty`` x |h|^2."""
+        if self.rank == 0:
+            pair = self.J.square().sum()
+        elif self.prior == "couplings":
+            pair = ((self.U.T @ self.U) * (self.V.T @ self.V)).sum()
+        else:
+            pair = self.U.square().sum() + self.V.square().sum()
         return self.penalty_weight * (pair + 0.01 * self.field.square().sum())
 
     @torch.no_grad()

@@ -8,9 +8,12 @@ Writes into ``<data>/``:
                             decoding tasks: inpainting (held-out sequences with each configured fraction
                             masked, '#' in ``init``, scattered or as one span: band e.g. ``contiguous-30``)
                             and unconditional generation (all masked)
-    chains.json             structure chains for the contact analysis: sequence, C-beta coordinates, and
-                            (when the chain is a member of a bundled family alignment) ``family`` (the
-                            alignment file) and ``aligned_row`` (its row there)
+    chains.json             structure chains for the contact analysis (``split: test``, the default): sequence,
+                            C-beta coordinates, and (when the chain is a member of a bundled family alignment)
+                            ``family`` (the alignment file) and ``aligned_row`` (its row there: the row that
+                            spells it, or the nearest member's row threaded onto it, see :func:`family_row`)
+    val_chains.json         the same for the chains with ``split: val``: where contact knobs are chosen
+                            (``make ablation DOMAIN=protein``), never part of the paper's tables
     families.json           per family alignment among the sequence files: the match columns of its
                             training members (the alignment baseline of the contact analysis)
     family.json, family_{train,val,test}.fasta, family_{val,test}_tasks.tsv
@@ -20,9 +23,9 @@ Writes into ``<data>/``:
                             '-' for a gap; inpainting masks residues only, unconditional tasks every column
     excluded.tsv            every record left out, with the reason (never silently dropped)
 
-Held-out sequences and chains are kept out of training: a training record that is nearly
-identical to a held-out sequence or a chain (>= ``identity_kmer`` of its 5-mers shared) is moved
-out of the training set.
+Held-out sequences and chains (val and test) are kept out of training: a training record that is
+nearly identical to a held-out sequence or a chain (>= ``identity_kmer`` of its 5-mers shared) is
+moved out of the training set.
 """
 from __future__ import annotations
 
@@ -53,14 +56,15 @@ def near_identical(a: set[str], b: set[str], threshold: float) -> bool:
     return len(a & b) / min(len(a), len(b)) >= threshold
 
 
-def load_chains(raw: Path, sources: dict, policy: str) -> list:
+def load_chains(raw: Path, sources: dict, policy: str) -> list[tuple]:
+    """[(chain, split)] of every structure entry of ``sources.json`` (split 'test' unless it says 'val')."""
     chains = []
     for entry in sources["structures"]:
         path = raw / "structures" / entry["file"]
         ids = [entry["chain"]] if entry.get("chain") is not None else chain_ids(path)
         for cid in ids:
-            chains.append(read_chain(path, cid, policy))
-    names = [c.name for c in chains]
+            chains.append((read_chain(path, cid, policy), entry.get("split", "test")))
+    names = [c.name for c, _ in chains]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ProteinDataError(f"duplicate chain names {dup}: list each structure file/chain once")
@@ -103,7 +107,7 @@ def prepare(dcfg: dict, raw: Path, out: Path, seed: int) -> dict:
                                "(check protein.data.sequences, min_length/max_length)")
     held = [uniq[i] for i in order[:n_held]]
     val, test = held[: n_held // 2], held[n_held // 2:]
-    protect = [_kmers(s) for _, s in held] + [_kmers(c.sequence) for c in chains]
+    protect = [_kmers(s) for _, s in held] + [_kmers(c.sequence) for c, _ in chains]
     train = []
     for i in order[n_held:]:
         n, s = uniq[i]
@@ -124,13 +128,16 @@ def prepare(dcfg: dict, raw: Path, out: Path, seed: int) -> dict:
     families = {f: [match_columns(r) for n, r in rows.items() if n in train_names] for f, rows in aligned.items()}
     write_json(out / "families.json", {f: rows for f, rows in families.items() if rows})
     write_family_columns(out, aligned, families, {"train": train, "val": val, "test": test}, dcfg, seed)
-    write_json(out / "chains.json", [{"name": c.name, "sequence": c.sequence, "coords": c.coords.round(3).tolist(),
-                                      "residue_ids": c.residue_ids, "cb_missing": c.cb_missing,
-                                      **family_row(c.sequence, aligned)} for c in chains])
+    for split, file in (("test", "chains.json"), ("val", "val_chains.json")):
+        write_json(out / file, [{"name": c.name, "sequence": c.sequence, "coords": c.coords.round(3).tolist(),
+                                 "residue_ids": c.residue_ids, "cb_missing": c.cb_missing,
+                                 **family_row(c.sequence, aligned, float(data["family_identity"]), c.name)}
+                                for c, s in chains if s == split])
     write_text(out / "excluded.tsv", pd.DataFrame(excluded, columns=["file", "record", "reason"]).to_csv(
         sep="\t", index=False))
     summary = {"source": sources["source"], "train": len(train), "val": len(val), "test": len(test),
-               "chains": [c.name for c in chains], "excluded": len(excluded)}
+               "chains": [c.name for c, s in chains if s == "test"],
+               "val_chains": [c.name for c, s in chains if s == "val"], "excluded": len(excluded)}
     for file, name, reason in excluded:
         log.info("excluded %s:%s (%s)", file, name, reason)
     log.info("protein data: %s", summary)
@@ -175,14 +182,65 @@ def write_family_columns(out: Path, aligned: dict[str, dict[str, str]], families
              len(members[0]), max_gap)
 
 
-def family_row(sequence: str, aligned: dict[str, dict[str, str]]) -> dict:
-    """{'family': file, 'aligned_row': row} for the first alignment row that spells ``sequence``
-    (inserts upper-cased, gaps dropped); {} when the chain is in no bundled alignment."""
+def family_row(sequence: str, aligned: dict[str, dict[str, str]], min_identity: float, name: str = "") -> dict:
+    """{'family': file, 'aligned_row': row} placing a chain in a bundled alignment: the first row that
+    spells ``sequence`` (inserts upper-cased, gaps dropped), else the row of the member most identical
+    to it, when that identity is >= ``min_identity``, threaded onto the chain (:func:`thread_row`);
+    {} when the chain is in no bundled alignment."""
     for file, rows in aligned.items():
         for row in rows.values():
             if row.replace("-", "").replace(".", "").upper() == sequence:
                 return {"family": file, "aligned_row": row}
-    return {}
+    best = (0.0, None, None, None)
+    for file, rows in aligned.items():
+        for member, row in rows.items():
+            identity, threaded = thread_row(sequence, row)
+            if identity > best[0]:
+                best = (identity, file, member, threaded)
+    identity, file, member, threaded = best
+    if file is None or identity < min_identity:
+        return {}
+    log.info("chain %s: read through member %s of %s (%.0f%% identical; rows threaded)", name, member, file,
+             100 * identity)
+    return {"family": file, "aligned_row": threaded, "template": member, "template_identity": round(identity, 4)}
+
+
+def thread_row(sequence: str, row: str) -> tuple[float, str]:
+    """(identity, row) for a chain that is not a row of the alignment: ``sequence`` aligned globally
+    (BLOSUM62, free end gaps) to the member whose aligned ``row`` is given; each chain residue takes the
+    place of the member residue it is aligned to (upper case on a match column, lower case on an
+    insert), a member residue without a partner becomes a gap ('-' on a match column, dropped on an
+    insert), and chain residues without a partner become inserts (lower case). Identity: identical
+    aligned pairs over the chain's length. The returned row spells ``sequence`` (as
+    :func:`.alignment.residue_columns` reads it) and keeps the member's match columns."""
+    from Bio.Align import PairwiseAligner, substitution_matrices
+    template = row.replace("-", "").replace(".", "").upper()
+    if not template or not sequence:
+        return 0.0, ""
+    aligner = PairwiseAligner(mode="global", substitution_matrix=substitution_matrices.load("BLOSUM62"),
+                              open_gap_score=-10.0, extend_gap_score=-0.5, end_gap_score=0.0)
+    pairs = aligner.align(sequence, template)[0].aligned        # blocks of (chain, member) aligned ranges
+    partner, same = {}, 0                                       # member residue -> chain residue
+    for (c0, c1), (t0, _) in zip(*pairs):
+        for k in range(c1 - c0):
+            partner[t0 + k] = c0 + k
+            same += sequence[c0 + k] == template[t0 + k]
+    out, t, c = [], 0, 0                                        # t: member residue, c: next chain residue
+    for ch in row:
+        if ch in "-.":
+            if ch == "-":
+                out.append("-")
+            continue
+        k = partner.get(t)
+        if k is not None:
+            out.append(sequence[c:k].lower())                   # chain residues before k without a partner
+            out.append(sequence[k] if ch.isupper() else sequence[k].lower())
+            c = k + 1
+        elif ch.isupper():
+            out.append("-")
+        t += 1
+    out.append(sequence[c:].lower())
+    return same / max(1, len(sequence)), "".join(out)
 
 
 def inpaint_band(pattern: str, fraction: float) -> str:

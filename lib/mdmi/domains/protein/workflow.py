@@ -77,6 +77,34 @@ def contacts(domain, model, head, data_dir: Path, out_dir: Path, cfg: dict, devi
                      g.p_at_L5.mean(), g.p_at_L.mean(), g.chance.mean(), len(g))
 
 
+def val_contacts(domain, model, data_dir: Path, out_dir: Path, seed: int) -> dict:
+    """Ablation scores of a variant (``DomainSpec.ablation_scores``): mean top-L/5 precision of the exact
+    MI map (APC), over all pairs and long range, on the val chains of the family (``split: val``
+    structures), with the alignment baseline's on the same chains; {} without such chains. Where the
+    family model's contact knobs are chosen: the test chains stay out of every choice."""
+    from ...io import read_json
+    from .contacts import ALL, analyse_chains
+    path = Path(data_dir) / "val_chains.json"
+    chains = read_json(path) if path.exists() else []
+    if not chains:
+        return {}
+    families = read_json(Path(data_dir) / "families.json")
+    rows, _ = analyse_chains(model, None, chains, families, domain.cfg["contacts"], seed, "ablation",
+                             Path(out_dir) / "val_maps", progress=False, trained_on_families=not domain.pretrained,
+                             positions=domain.chain_reader(data_dir))
+    df = pd.DataFrame(rows)
+    df = df[df.in_family.astype(bool)]
+    if not len(df):
+        return {}
+    out = {"val_chains": int(df.chain.nunique())}
+    for source, rng, key in (("exact_apc", ALL, "val_exact_apc"), ("exact_apc", "long", "val_exact_apc_long"),
+                             ("alignment_apc", ALL, "val_alignment_apc")):
+        g = df[(df.source == source) & (df.range == rng)]
+        if len(g):
+            out[key] = float(g.p_at_L5.mean())
+    return out
+
+
 CONTACT_CLAIM = "Proteins: MI maps recover residue contacts"
 FAMILY_CLAIM = "Proteins: model MI maps match the family alignment's column MI"
 
