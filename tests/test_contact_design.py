@@ -97,8 +97,8 @@ def test_family_row_finds_a_chain_in_an_alignment_and_claims_judge_in_family_cha
     from mdmi.domains.protein.prepare import family_row
     from mdmi.domains.protein.workflow import CONTACT_CLAIM, FAMILY_CLAIM, claims
     aligned = {"fam.a2m": {"x": "AC-de-F", "y": "ACGDE-F"}}
-    assert family_row("ACDEF", aligned) == {"family": "fam.a2m", "aligned_row": "AC-de-F"}
-    assert family_row("ACDEW", aligned) == {}
+    assert family_row("ACDEF", aligned, 0.9) == {"family": "fam.a2m", "aligned_row": "AC-de-F"}
+    assert family_row("ACDEW", aligned, 0.9) == {}
     rows = []
     for chain, fam, exact, align in [("a", True, 0.40, 0.30), ("b", True, 0.50, 0.35), ("z", False, 0.0, np.nan)]:
         for src, p in [("exact_apc", exact), ("alignment_apc", align), ("separation", 0.1)]:
