@@ -16,8 +16,9 @@ couplings are factorised, ``J[(i, a), (j, b)] = sum_k U[i, a, k] V[j, b, k]`` (r
 (``penalty()``: ``model.family.penalty`` x a squared norm, which the trainer adds to the loss divided
 by the number of training sequences, a MAP estimate): of the factors U and V (``prior: factors``, a
 nuclear-norm-like prior that favours few coupling modes) or of the couplings J = U V^T themselves
-(``prior: couplings``, the L2 prior of a full coupling tensor, as in pseudo-likelihood DCA, at any rank). The prior is what makes the model's
-conditionals soft enough for its conditional MI to read the couplings (docs/method.md §5).
+(``prior: couplings``, the L2 prior of a full coupling tensor, as in pseudo-likelihood DCA, at any
+rank). The prior is what makes the model's conditionals soft enough for its conditional MI to read
+the couplings (docs/method.md §5).
 
 forward(tokens[B, L]) -> (logits[B, L, 20], hidden[B, L, 20]): ``hidden`` is the centred logits. Inputs
 shorter than the family (the core cuts trailing padding off a chunk) are read as gaps there.

@@ -78,10 +78,11 @@ def contacts(domain, model, head, data_dir: Path, out_dir: Path, cfg: dict, devi
 
 
 def val_contacts(domain, model, data_dir: Path, out_dir: Path, seed: int) -> dict:
-    """Ablation scores of a variant (``DomainSpec.ablation_scores``): mean top-L/5 precision of the exact
-    MI map (APC), over all pairs and long range, on the val chains of the family (``split: val``
-    structures), with the alignment baseline's on the same chains; {} without such chains. Where the
-    family model's contact knobs are chosen: the test chains stay out of every choice."""
+    """Ablation scores of a variant (``DomainSpec.ablation_scores``): mean top-L/5 precision of the claims'
+    MI source (``claims.contact_source``, exact MI with APC by default), over all pairs and long range, on
+    the val chains of the family (``split: val`` structures), with the alignment baseline's on the same
+    chains; {} without such chains. Where the family model's contact knobs are chosen: the test chains
+    stay out of every choice."""
     from ...io import read_json
     from .contacts import ALL, analyse_chains
     path = Path(data_dir) / "val_chains.json"
@@ -96,8 +97,9 @@ def val_contacts(domain, model, data_dir: Path, out_dir: Path, seed: int) -> dic
     df = df[df.in_family.astype(bool)]
     if not len(df):
         return {}
+    src = domain.cfg["claims"]["contact_source"]
     out = {"val_chains": int(df.chain.nunique())}
-    for source, rng, key in (("exact_apc", ALL, "val_exact_apc"), ("exact_apc", "long", "val_exact_apc_long"),
+    for source, rng, key in ((src, ALL, f"val_{src}"), (src, "long", f"val_{src}_long"),
                              ("alignment_apc", ALL, "val_alignment_apc")):
         g = df[(df.source == source) & (df.range == rng)]
         if len(g):
