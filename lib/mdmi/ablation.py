@@ -118,7 +118,6 @@ def forget_if_changed(folder: Path, dcfg: dict, name: str) -> None:
     it differs (the recipe or this variant was edited), the folder's model, checkpoint, decodes and
     scores are removed so the variant reruns."""
     from .config import dump
-    from .io import write_text
     text, _ = dump({k: v for k, v in dcfg.items() if k != "ablation"})
     marker = folder / "variant.yaml"
     if marker.is_file() and marker.read_text() == text:
@@ -162,6 +161,7 @@ def run_ablation(cfg: dict, domain_name: str, data_dir: Path, out_dir: Path, dev
         last = load_torch(model_path)["train_log"][-1]
         seconds[name] = float(last["seconds"])
         heldout[name] = last.get("heldout_loss")
+        model = None                    # loaded once, when decoding or scoring needs it
         if not rows_path.is_file():
             model = load_mdm(domain, model_path, device)
             task = domain.load_task(data_dir, spec["split"])
@@ -171,8 +171,9 @@ def run_ablation(cfg: dict, domain_name: str, data_dir: Path, out_dir: Path, dev
         frames[name] = pd.read_csv(rows_path)
         if score_fn is not None:
             if not (folder / "scores.json").is_file():
-                write_json(folder / "scores.json", score_fn(domain, load_mdm(domain, model_path, device), data_dir,
-                                                            folder, int(cfg["seed"])))
+                if model is None:
+                    model = load_mdm(domain, model_path, device)
+                write_json(folder / "scores.json", score_fn(domain, model, data_dir, folder, int(cfg["seed"])))
             scores[name] = read_json(folder / "scores.json")
         log.info("ablation %s: %s %.3f %s", name, metric, frames[name][metric].mean(),
                  " ".join(f"{k} {v:.3f}" for k, v in scores.get(name, {}).items() if isinstance(v, float)))

@@ -21,6 +21,11 @@ def match_columns(row: str) -> str:
     return "".join(c for c in row if c == "-" or c.isupper())
 
 
+def row_sequence(row: str) -> str:
+    """The residues an aligned row spells: gaps ('-', '.') dropped, inserts upper-cased."""
+    return row.replace("-", "").replace(".", "").upper()
+
+
 def encode_alignment(rows: list[str]) -> np.ndarray:
     """uint8[N, C] of the match columns (0..19 amino acids, 20 gap and any non-standard letter)."""
     cols = [match_columns(r) for r in rows]

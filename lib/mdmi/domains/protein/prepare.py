@@ -29,6 +29,7 @@ moved out of the training set.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from pathlib import Path
@@ -37,7 +38,7 @@ import pandas as pd
 
 from ...io import read_json, write_json, write_text
 from .alphabet import AA_INDEX, ProteinDataError
-from .alignment import match_columns
+from .alignment import match_columns, row_sequence
 from .sequences import alignment_file, read_aligned_rows, read_fasta, write_fasta
 from .structure import chain_ids, read_chain
 
@@ -189,7 +190,7 @@ def family_row(sequence: str, aligned: dict[str, dict[str, str]], min_identity: 
     {} when the chain is in no bundled alignment."""
     for file, rows in aligned.items():
         for row in rows.values():
-            if row.replace("-", "").replace(".", "").upper() == sequence:
+            if row_sequence(row) == sequence:
                 return {"family": file, "aligned_row": row}
     best = (0.0, None, None, None)
     for file, rows in aligned.items():
@@ -205,6 +206,14 @@ def family_row(sequence: str, aligned: dict[str, dict[str, str]], min_identity: 
     return {"family": file, "aligned_row": threaded, "template": member, "template_identity": round(identity, 4)}
 
 
+@functools.lru_cache(maxsize=1)
+def _aligner():
+    """The global aligner of :func:`thread_row` (built once: a chain is aligned to every member)."""
+    from Bio.Align import PairwiseAligner, substitution_matrices
+    return PairwiseAligner(mode="global", substitution_matrix=substitution_matrices.load("BLOSUM62"),
+                           open_gap_score=-10.0, extend_gap_score=-0.5, end_gap_score=0.0)
+
+
 def thread_row(sequence: str, row: str) -> tuple[float, str]:
     """(identity, row) for a chain that is not a row of the alignment: ``sequence`` aligned globally
     (BLOSUM62, free end gaps) to the member whose aligned ``row`` is given; each chain residue takes the
@@ -213,13 +222,10 @@ def thread_row(sequence: str, row: str) -> tuple[float, str]:
     insert), and chain residues without a partner become inserts (lower case). Identity: identical
     aligned pairs over the chain's length. The returned row spells ``sequence`` (as
     :func:`.alignment.residue_columns` reads it) and keeps the member's match columns."""
-    from Bio.Align import PairwiseAligner, substitution_matrices
-    template = row.replace("-", "").replace(".", "").upper()
+    template = row_sequence(row)
     if not template or not sequence:
         return 0.0, ""
-    aligner = PairwiseAligner(mode="global", substitution_matrix=substitution_matrices.load("BLOSUM62"),
-                              open_gap_score=-10.0, extend_gap_score=-0.5, end_gap_score=0.0)
-    pairs = aligner.align(sequence, template)[0].aligned        # blocks of (chain, member) aligned ranges
+    pairs = _aligner().align(sequence, template)[0].aligned        # blocks of (chain, member) aligned ranges
     partner, same = {}, 0                                       # member residue -> chain residue
     for (c0, c1), (t0, _) in zip(*pairs):
         for k in range(c1 - c0):
