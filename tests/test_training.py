@@ -111,6 +111,37 @@ def test_estimator_output_respects_entropy_bound(trained, bound):
     assert (pred[~masked] == 0).all()
 
 
+@pytest.mark.parametrize("bound", ["min", "mean", "none"])
+def test_head_equals_its_dense_definition_on_every_pair(trained, bound):
+    """The head evaluates its pair MLP only on masked pairs i < j; the result must be the dense
+    definition: the MLP on [u_i * u_j, u_i + u_j] for every pair, + the symmetrised bias, through the
+    ceiling, times the pair mask (including a state with nothing masked)."""
+    _, _, _, model, labels = trained
+    import torch.nn.functional as F
+    from mdmi.estimator import EstimatorConfig, MIHead, ceiling, pair_mask
+    from mdmi.mi import entropy
+    hidden, probs, masked = mdm_features(model, labels["tokens"][:6])
+    masked = masked.clone()
+    masked[0] = False
+    L = hidden.shape[1]
+    torch.manual_seed(0)
+    head = MIHead(EstimatorConfig(d_in=hidden.shape[-1], rank=8, hidden=8, entropy_bound=bound, max_len=L,
+                                  n_values=probs.shape[-1], mixer_layers=1, mixer_heads=2, pair_bias=True))
+    with torch.no_grad():
+        head.bias.copy_(torch.randn(L, L))
+        pred = head(hidden, probs, masked)
+        H = entropy(probs)
+        u = head.proj(torch.cat([head.norm(hidden), probs, H[..., None]], -1)) + head.pos.weight[:L]
+        for layer in head.mixer:
+            u = layer(u, src_key_padding_mask=~masked & masked.any(-1, keepdim=True))
+        ui, uj = u[:, :, None], u[:, None, :]
+        s = head.mlp(torch.cat([ui * uj, ui + uj], -1)).squeeze(-1) + 0.5 * (head.bias + head.bias.T)
+        cap = ceiling(H, bound)
+        dense = (F.softplus(s) if cap is None else cap * torch.sigmoid(s)) * pair_mask(masked)
+    assert (pred[0] == 0).all() and pred.shape == dense.shape
+    assert torch.allclose(pred, dense, atol=1e-6, rtol=1e-5)
+
+
 def test_pair_bias_stays_symmetric_and_log_loss_matches_its_definition(trained):
     _, _, _, model, labels = trained
     from mdmi.estimator import EstimatorConfig, MIHead, pair_mask

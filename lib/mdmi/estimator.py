@@ -57,10 +57,16 @@ class EstimatorConfig:
 
 def ceiling(H: torch.Tensor, kind: str) -> torch.Tensor | None:
     """H: FloatTensor[B, L] marginal entropies -> [B, L, L] upper bound on the pair MI (None for 'none')."""
+    return pair_ceiling(H[:, :, None], H[:, None, :], kind)
+
+
+def pair_ceiling(Hi: torch.Tensor, Hj: torch.Tensor, kind: str) -> torch.Tensor | None:
+    """The bound of :func:`ceiling` for pairs given by the entropies of their two positions (any
+    broadcastable shapes), or None for 'none'."""
     if kind == "min":
-        return torch.minimum(H[:, :, None], H[:, None, :])
+        return torch.minimum(Hi, Hj)
     if kind == "mean":
-        return 0.5 * (H[:, :, None] + H[:, None, :])
+        return 0.5 * (Hi + Hj)
     return None
 
 
@@ -100,14 +106,18 @@ class MIHead(nn.Module):
         ignore = ~masked & masked.any(-1, keepdim=True)   # attend among masked positions (all, if none is)
         for layer in self.mixer:
             u = layer(u, src_key_padding_mask=ignore)
-        ui, uj = u[:, :, None, :], u[:, None, :, :]
-        s = self.mlp(torch.cat([ui * uj, ui + uj], -1)).squeeze(-1)       # [B, L, L], symmetric
+        # the pair form only where it is used: each masked pair once (the form is symmetric), P pairs
+        b, i, j = torch.triu(pair_mask(masked), diagonal=1).nonzero(as_tuple=True)   # LongTensor[P] each
+        ui, uj = u[b, i], u[b, j]                                                     # [P, r]
+        s = self.mlp(torch.cat([ui * uj, ui + uj], -1)).squeeze(-1)                   # [P]
         if self.bias is not None:
-            b = self.bias[:L, :L]
-            s = s + 0.5 * (b + b.T)
-        bound = ceiling(H, self.cfg.entropy_bound)
-        out = F.softplus(s) if bound is None else bound * torch.sigmoid(s)
-        return out * pair_mask(masked).to(out.dtype)
+            s = s + 0.5 * (self.bias[i, j] + self.bias[j, i])
+        bound = pair_ceiling(H[b, i], H[b, j], self.cfg.entropy_bound)
+        mi = F.softplus(s) if bound is None else bound * torch.sigmoid(s)
+        out = torch.zeros(masked.shape + masked.shape[-1:], dtype=mi.dtype, device=mi.device)
+        out.index_put_((b, i, j), mi)
+        out.index_put_((b, j, i), mi)
+        return out
 
 
 def pair_mask(masked: torch.Tensor) -> torch.Tensor:
