@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mdmi.domains.sudoku.domain import SudokuDomain, relation_matrix
-from mdmi.domains.sudoku.grid import (count_violations, difficulty, is_complete_valid, make_puzzle,
+from mdmi.domains.sudoku.grid import (count_violations, difficulty, has_solution, is_complete_valid, make_puzzle,
                                       random_full_grid, solve, solve_by_singles)
 from mdmi.domains.sudoku.puzzles import PuzzleError, parse_lines, read_puzzles
 
@@ -44,6 +44,33 @@ def test_solver_detects_contradictions_and_counts():
     assert len(solve(g, 2, limit=5)) == 5
     bad = [1, 1] + [0] * 14
     assert solve(bad, 2) == [] and count_violations(bad, 2) == 2   # row and box
+
+
+@pytest.mark.parametrize("box", [2, 3])
+def test_has_solution_answers_as_the_search_does(box):
+    """The clue-removal loops ask has_solution (naked and hidden singles); it must give the answer of
+    the plain search on minimal, under-constrained, contradictory and unsolvable grids, with and
+    without a forbidden (cell, digit), so that the generated puzzles do not depend on which one asks."""
+    rng = random.Random(7)
+    N, seen = box ** 4, set()
+    for _ in range(150):
+        sol = random_full_grid(box, rng)
+        p = make_puzzle(sol, box, rng) if rng.random() < 0.6 else list(sol)
+        for c in rng.sample(range(N), rng.randrange(0, 10)):
+            p[c] = 0
+        if rng.random() < 0.3:                                   # a random digit: often no solution left
+            p[rng.randrange(N)] = rng.randrange(1, box * box + 1)
+        forbid = (rng.randrange(N), rng.randrange(1, box * box + 1)) if rng.random() < 0.8 else None
+        answer = bool(solve(p, box, limit=1, forbid=forbid))
+        assert has_solution(p, box, forbid=forbid) == answer, (p, forbid)
+        seen.add(answer)
+    assert seen == {True, False}
+    # Inkala's 21-clue puzzle: unique, so forbidding its solution's digit in any blank leaves none
+    hard = [int(c) for c in "800000000003600000070090200050007000000045700000100030001000068008500010090000400"]
+    if box == 3:
+        sol = solve(hard, 3, limit=1)[0]
+        assert has_solution(hard, 3) and not has_solution(hard, 3, forbid=(1, sol[1]))
+        assert has_solution(hard, 3, forbid=(1, 1 + sol[1] % 9))   # another digit may go: the true one stays
 
 
 def test_singles_solver_and_known_hard_puzzle():

@@ -146,6 +146,93 @@ def solve(grid: list[int], box: int, limit: int = 2, rng: random.Random | None =
     return solutions
 
 
+@lru_cache(maxsize=None)
+def _unit_cells(box: int) -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[int, int, int], ...]]:
+    """(cells of each unit, the (row, column, box) unit numbers of each cell); units numbered rows,
+    columns, boxes as in :func:`units`."""
+    n = box * box
+    return units(box), tuple((r, n + k, 2 * n + b) for r, k, b in _unit_index(box))
+
+
+def has_solution(grid: list[int], box: int, forbid: tuple[int, int] | None = None) -> bool:
+    """Whether the grid has a solution (with ``forbid=(cell, digit)``: one without that digit there).
+
+    The same answer as ``bool(solve(grid, box, limit=1, forbid=forbid))``, found faster on sparse grids:
+    before branching, a forced placement is made when a cell has one candidate (naked single) or a digit
+    has one place left in a row, column or box (hidden single); a digit with no place left in a unit
+    that lacks it ends the branch. The clue-removal loops ask only this question, so their puzzles do
+    not depend on which search answers it (:func:`solve` keeps its search order, which random grids do).
+    """
+    n = box * box
+    full = (1 << n) - 1
+    g = list(grid)
+    if count_violations(g, box):
+        return False
+    cells_of, units_of = _unit_cells(box)
+    used = [0] * (3 * n)                      # digits placed per unit (rows, columns, boxes)
+    for c, v in enumerate(g):
+        if v:
+            for u in units_of[c]:
+                used[u] |= 1 << (v - 1)
+    fcell, fbit = (forbid[0], 1 << (forbid[1] - 1)) if forbid is not None else (-1, 0)   # a blank cell's
+    empties = [c for c in range(n * n) if not g[c]]
+
+    def search() -> bool:
+        masks = [0] * (n * n)                 # candidates of each empty cell (0: filled)
+        best, best_mask, best_count = -1, 0, n + 1
+        for c in empties:
+            if g[c]:
+                continue
+            r, k, b = units_of[c]
+            mask = full & ~(used[r] | used[k] | used[b])
+            if c == fcell:
+                mask &= ~fbit
+            cnt = mask.bit_count()
+            if cnt == 0:
+                return False
+            masks[c] = mask
+            if cnt < best_count:
+                best, best_mask, best_count = c, mask, cnt
+        if best < 0:
+            return True
+        if best_count > 1:                    # no naked single: look for a hidden one
+            for u, cells in enumerate(cells_of):
+                once = twice = 0
+                for c in cells:
+                    m = masks[c]
+                    twice |= once & m
+                    once |= m
+                missing = full & ~used[u]
+                if missing & ~once:           # a digit the unit lacks has no place left
+                    return False
+                single = missing & ~twice
+                if single:
+                    bit = single & -single
+                    best = next(c for c in cells if masks[c] & bit)
+                    best_mask = bit
+                    break
+        r, k, b = units_of[best]
+        rest = best_mask
+        while rest:
+            bit = rest & -rest
+            rest ^= bit
+            g[best] = bit.bit_length()
+            used[r] |= bit
+            used[k] |= bit
+            used[b] |= bit
+            found = search()
+            used[r] &= ~bit
+            used[k] &= ~bit
+            used[b] &= ~bit
+            if found:
+                g[best] = 0
+                return True
+        g[best] = 0
+        return False
+
+    return search()
+
+
 def random_full_grid(box: int, rng: random.Random) -> list[int]:
     """A uniformly shuffled search from the empty grid: a random valid full grid."""
     return solve([0] * (box ** 4), box, limit=1, rng=rng)[0]
@@ -193,7 +280,7 @@ def _remove_clues(puzzle: list[int], order: list[int], box: int, min_givens: int
         if not keep:
             continue
         puzzle[c] = 0
-        if solve(puzzle, box, limit=1, forbid=(c, keep)):
+        if has_solution(puzzle, box, forbid=(c, keep)):
             puzzle[c] = keep
         else:
             givens -= 1
@@ -231,7 +318,7 @@ def sparsify(puzzle: list[int], solution: list[int], box: int, rng: random.Rando
         a = rng.choice(blanks)
         q[a] = solution[a]
         # p was unique, so another solution of q must differ from ``solution`` at a removed clue
-        if not any(solve(q, box, limit=1, forbid=(c, solution[c])) for c in removed):
+        if not any(has_solution(q, box, forbid=(c, solution[c])) for c in removed):
             order = [c for c, v in enumerate(q) if v]
             rng.shuffle(order)
             q = _remove_clues(q, order, box)
