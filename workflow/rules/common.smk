@@ -69,6 +69,24 @@ SLICES = {(d, s): dump(stage_slice(config, d, s)) for d in DOMAINS for s in STAG
 CONFIG = f"{RESULTS}/config.yaml"
 
 
+def packed(text: str) -> str:
+    """``text`` gzipped (no timestamp) and base64-encoded: how the config rules hand a file's content to
+    their one-line shell command (`base64 -d | gunzip`), short in the log and with no Python start-up."""
+    import base64
+    import gzip
+
+    return base64.b64encode(gzip.compress(text.encode(), mtime=0)).decode()
+
+
+def slice_text(wildcards) -> str:
+    """The packed content of a config slice file, checked against the digest its name asks for."""
+    text, digest = SLICES[wildcards.domain, wildcards.stage]
+    if digest != wildcards.digest:
+        raise ValueError(f"{wildcards.domain}/{wildcards.stage}-{wildcards.digest}.yaml: no slice of the current "
+                         f"config has this digest (its slice is {digest})")
+    return packed(text)
+
+
 def slice_path(domain, stage):
     return f"{RESULTS}/config/{domain}/{stage}-{SLICES[domain, stage][1]}.yaml"
 
