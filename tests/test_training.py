@@ -142,6 +142,13 @@ def test_head_equals_its_dense_definition_on_every_pair(trained, bound):
     assert torch.allclose(pred, dense, atol=1e-6, rtol=1e-5)
 
 
+def test_pair_batch_padding_is_bounded_and_takes_few_sizes():
+    from mdmi.estimator import padded_size
+    assert [padded_size(n) for n in (0, 1, 8, 9, 17, 100, 1000)] == [0, 1, 8, 10, 20, 112, 1024]
+    assert all(n <= padded_size(n) < 1.25 * n + 1 for n in range(1, 70000))
+    assert len({padded_size(n) for n in range(4097, 8193)}) == 4           # 4 sizes per power of two
+
+
 def test_pair_bias_stays_symmetric_and_log_loss_matches_its_definition(trained):
     _, _, _, model, labels = trained
     from mdmi.estimator import EstimatorConfig, MIHead, pair_mask

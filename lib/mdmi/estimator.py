@@ -108,8 +108,11 @@ class MIHead(nn.Module):
             u = layer(u, src_key_padding_mask=ignore)
         # the pair form only where it is used: each masked pair once (the form is symmetric), P pairs
         b, i, j = torch.triu(pair_mask(masked), diagonal=1).nonzero(as_tuple=True)   # LongTensor[P] each
-        ui, uj = u[b, i], u[b, j]                                                     # [P, r]
-        s = self.mlp(torch.cat([ui * uj, ui + uj], -1)).squeeze(-1)                   # [P]
+        P = b.numel()
+        pad = b.new_zeros(padded_size(P) - P)                                          # pair (0, 0, 0): dropped
+        bp, ip, jp = torch.cat([b, pad]), torch.cat([i, pad]), torch.cat([j, pad])
+        ui, uj = u[bp, ip], u[bp, jp]                                                 # [P', r]
+        s = self.mlp(torch.cat([ui * uj, ui + uj], -1)).squeeze(-1)[:P]              # [P]
         if self.bias is not None:
             s = s + 0.5 * (self.bias[i, j] + self.bias[j, i])
         bound = pair_ceiling(H[b, i], H[b, j], self.cfg.entropy_bound)
@@ -118,6 +121,19 @@ class MIHead(nn.Module):
         out.index_put_((b, i, j), mi)
         out.index_put_((b, j, i), mi)
         return out
+
+
+def padded_size(n: int) -> int:
+    """``n`` rounded up to one of 4 sizes per power of two (less than 25% more; n itself up to 8).
+
+    The head's pair batch is padded to it so that its tensors take a few sizes that repeat from step to
+    step and the CPU allocator reuses their blocks: with a size per exact pair count the heap
+    fragmented and the protein head's training grew to 1.85 GB (0.83-0.90 GB padded, 0.94 GB for the
+    dense [B, L, L] form)."""
+    if n <= 8:
+        return n
+    step = 1 << ((n - 1).bit_length() - 3)
+    return -(-n // step) * step
 
 
 def pair_mask(masked: torch.Tensor) -> torch.Tensor:
