@@ -43,6 +43,9 @@ rule label:
     benchmark:
         f"{RESULTS}/benchmarks/label/{{domain}}_{{split}}.tsv"
     threads: config["threads"]
+    # the MI chain (labels, estimator, then MI decoding) before the single-thread decodes, which then pair
+    # up on the cores; started last, a two-thread job waited for a core while one decode ran alone
+    priority: 1
     resources:
         mem_mb=res("label", "mem_mb"),
         runtime=res("label", "runtime"),
@@ -68,6 +71,7 @@ rule train_estimator:
     benchmark:
         f"{RESULTS}/benchmarks/train_estimator/{{domain}}.tsv"
     threads: config["threads"]
+    priority: 1  # as label's
     resources:
         mem_mb=res("train_estimator", "mem_mb"),
         runtime=res("train_estimator", "runtime"),
