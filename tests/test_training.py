@@ -149,6 +149,33 @@ def test_pair_batch_padding_is_bounded_and_takes_few_sizes():
     assert len({padded_size(n) for n in range(4097, 8193)}) == 4           # 4 sizes per power of two
 
 
+GRAD_HASH = """
+import hashlib, torch
+from mdmi.estimator import EstimatorConfig, MIHead
+torch.set_num_threads(2)
+torch.manual_seed(0)
+B, L = 8, 200
+head = MIHead(EstimatorConfig(d_in=16, rank=32, hidden=32, max_len=L, n_values=4, mixer_layers=1, pair_bias=True))
+hidden, probs, masked = torch.randn(B, L, 16), torch.softmax(torch.randn(B, L, 4), -1), torch.rand(B, L) < 0.7
+head(hidden, probs, masked).pow(2).sum().backward()
+h = hashlib.sha256()
+for p in head.parameters():
+    h.update(p.grad.numpy().tobytes())
+print(h.hexdigest())
+"""
+
+
+def test_head_gradients_are_bit_identical_across_processes():
+    """Same seed, same tables: the head's backward must not depend on thread timing. Gathering the pair
+    features by advanced indexing (u[b, i]) summed their gradients with atomic adds on 2 CPU threads and
+    gave a different gradient in every process (a different head after training); index_select does not."""
+    import subprocess
+    import sys
+    hashes = {subprocess.run([sys.executable, "-c", GRAD_HASH], capture_output=True, text=True, check=True).stdout
+              for _ in range(3)}
+    assert len(hashes) == 1, hashes
+
+
 def test_pair_bias_stays_symmetric_and_log_loss_matches_its_definition(trained):
     _, _, _, model, labels = trained
     from mdmi.estimator import EstimatorConfig, MIHead, pair_mask

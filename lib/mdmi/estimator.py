@@ -111,10 +111,15 @@ class MIHead(nn.Module):
         P = b.numel()
         pad = b.new_zeros(padded_size(P) - P)                                          # pair (0, 0, 0): dropped
         bp, ip, jp = torch.cat([b, pad]), torch.cat([i, pad]), torch.cat([j, pad])
-        ui, uj = u[bp, ip], u[bp, jp]                                                 # [P', r]
+        # index_select, not u[bp, ip]: its backward (index_add) sums the rows of a position in a fixed order,
+        # where advanced indexing's (index_put with accumulate) gave run-to-run differences on the CPU
+        flat = u.reshape(-1, u.shape[-1])                                             # [B * L, r]
+        ui, uj = flat.index_select(0, bp * L + ip), flat.index_select(0, bp * L + jp)  # [P', r]
         s = self.mlp(torch.cat([ui * uj, ui + uj], -1)).squeeze(-1)[:P]              # [P]
         if self.bias is not None:
-            s = s + 0.5 * (self.bias[i, j] + self.bias[j, i])
+            table = self.bias.reshape(-1)                                             # [max_len^2]
+            n = self.bias.shape[0]
+            s = s + 0.5 * (table.index_select(0, i * n + j) + table.index_select(0, j * n + i))
         bound = pair_ceiling(H[b, i], H[b, j], self.cfg.entropy_bound)
         mi = F.softplus(s) if bound is None else bound * torch.sigmoid(s)
         out = torch.zeros(masked.shape + masked.shape[-1:], dtype=mi.dtype, device=mi.device)
