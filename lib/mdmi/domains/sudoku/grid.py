@@ -174,7 +174,7 @@ def has_solution(grid: list[int], box: int, forbid: tuple[int, int] | None = Non
         if v:
             for u in units_of[c]:
                 used[u] |= 1 << (v - 1)
-    fcell, fbit = (forbid[0], 1 << (forbid[1] - 1)) if forbid is not None else (-1, 0)   # a blank cell's
+    fcell, fbit = (forbid[0], 1 << (forbid[1] - 1)) if forbid is not None else (-1, 0)   # blank cells only, as in solve
     empties = [c for c in range(n * n) if not g[c]]
 
     def search() -> bool:
