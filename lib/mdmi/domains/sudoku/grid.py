@@ -77,12 +77,15 @@ def _unit_index(box: int) -> tuple[tuple[int, int, int], ...]:
 
 
 def solve(grid: list[int], box: int, limit: int = 2, rng: random.Random | None = None,
-          forbid: tuple[int, int] | None = None) -> list[list[int]]:
+          forbid: tuple[int, int] | None = None, singles: bool = False) -> list[list[int]]:
     """Up to ``limit`` solutions by depth-first search with the fewest-candidates heuristic.
 
     With ``rng`` the digit order is shuffled (used to draw random full grids). ``forbid=(cell, digit)``
     excludes that digit from that (blank) cell. Digits used per row, column and box are kept as
-    bitmasks and updated on each placement, so a cell's candidates cost three ORs.
+    bitmasks and updated on each placement, so a cell's candidates cost three ORs. With ``singles``,
+    when no cell has a single candidate, a digit with one place left in a row, column or box is placed
+    there first (a hidden single), and a digit with no place left in a unit that lacks it ends the
+    branch: far fewer nodes on sparse grids, but another search order (random grids keep the plain one).
     """
     n = box * box
     full = (1 << n) - 1
@@ -104,7 +107,10 @@ def solve(grid: list[int], box: int, limit: int = 2, rng: random.Random | None =
     fcell, fbit = (forbid[0], 1 << (forbid[1] - 1)) if forbid is not None else (-1, 0)
     solutions: list[list[int]] = []
 
+    unit_cells, unit_used = units(box), (rows, cols, boxes)
+
     def search() -> bool:
+        masks = [0] * (n * n)                 # candidates of the cells scanned (read with singles)
         best, best_mask, best_count = -1, 0, n + 1
         for c in empties:
             if g[c]:
@@ -114,6 +120,7 @@ def solve(grid: list[int], box: int, limit: int = 2, rng: random.Random | None =
             if c == fcell:
                 mask &= ~fbit
             cnt = mask.bit_count()
+            masks[c] = mask
             if cnt < best_count:
                 best, best_mask, best_count = c, mask, cnt
                 if cnt <= 1:
@@ -123,6 +130,21 @@ def solve(grid: list[int], box: int, limit: int = 2, rng: random.Random | None =
             return len(solutions) >= limit
         if best_count == 0:
             return False
+        if singles and best_count > 1:        # every cell scanned: look for a hidden single
+            for u, cells in enumerate(unit_cells):
+                once = twice = 0
+                for c in cells:
+                    m = masks[c]
+                    twice |= once & m
+                    once |= m
+                missing = full & ~unit_used[u // n][u % n]
+                if missing & ~once:           # a digit the unit lacks has no place left
+                    return False
+                single = missing & ~twice
+                if single:
+                    best_mask = single & -single
+                    best = next(c for c in cells if masks[c] & best_mask)
+                    break
         digits = [d + 1 for d in range(n) if best_mask >> d & 1]
         if rng is not None:
             rng.shuffle(digits)
@@ -146,91 +168,11 @@ def solve(grid: list[int], box: int, limit: int = 2, rng: random.Random | None =
     return solutions
 
 
-@lru_cache(maxsize=None)
-def _unit_cells(box: int) -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[int, int, int], ...]]:
-    """(cells of each unit, the (row, column, box) unit numbers of each cell); units numbered rows,
-    columns, boxes as in :func:`units`."""
-    n = box * box
-    return units(box), tuple((r, n + k, 2 * n + b) for r, k, b in _unit_index(box))
-
-
 def has_solution(grid: list[int], box: int, forbid: tuple[int, int] | None = None) -> bool:
-    """Whether the grid has a solution (with ``forbid=(cell, digit)``: one without that digit there).
-
-    The same answer as ``bool(solve(grid, box, limit=1, forbid=forbid))``, found faster on sparse grids:
-    before branching, a forced placement is made when a cell has one candidate (naked single) or a digit
-    has one place left in a row, column or box (hidden single); a digit with no place left in a unit
-    that lacks it ends the branch. The clue-removal loops ask only this question, so their puzzles do
-    not depend on which search answers it (:func:`solve` keeps its search order, which random grids do).
-    """
-    n = box * box
-    full = (1 << n) - 1
-    g = list(grid)
-    if count_violations(g, box):
-        return False
-    cells_of, units_of = _unit_cells(box)
-    used = [0] * (3 * n)                      # digits placed per unit (rows, columns, boxes)
-    for c, v in enumerate(g):
-        if v:
-            for u in units_of[c]:
-                used[u] |= 1 << (v - 1)
-    fcell, fbit = (forbid[0], 1 << (forbid[1] - 1)) if forbid is not None else (-1, 0)   # blank cells only, as in solve
-    empties = [c for c in range(n * n) if not g[c]]
-
-    def search() -> bool:
-        masks = [0] * (n * n)                 # candidates of each empty cell (0: filled)
-        best, best_mask, best_count = -1, 0, n + 1
-        for c in empties:
-            if g[c]:
-                continue
-            r, k, b = units_of[c]
-            mask = full & ~(used[r] | used[k] | used[b])
-            if c == fcell:
-                mask &= ~fbit
-            cnt = mask.bit_count()
-            if cnt == 0:
-                return False
-            masks[c] = mask
-            if cnt < best_count:
-                best, best_mask, best_count = c, mask, cnt
-        if best < 0:
-            return True
-        if best_count > 1:                    # no naked single: look for a hidden one
-            for u, cells in enumerate(cells_of):
-                once = twice = 0
-                for c in cells:
-                    m = masks[c]
-                    twice |= once & m
-                    once |= m
-                missing = full & ~used[u]
-                if missing & ~once:           # a digit the unit lacks has no place left
-                    return False
-                single = missing & ~twice
-                if single:
-                    bit = single & -single
-                    best = next(c for c in cells if masks[c] & bit)
-                    best_mask = bit
-                    break
-        r, k, b = units_of[best]
-        rest = best_mask
-        while rest:
-            bit = rest & -rest
-            rest ^= bit
-            g[best] = bit.bit_length()
-            used[r] |= bit
-            used[k] |= bit
-            used[b] |= bit
-            found = search()
-            used[r] &= ~bit
-            used[k] &= ~bit
-            used[b] &= ~bit
-            if found:
-                g[best] = 0
-                return True
-        g[best] = 0
-        return False
-
-    return search()
+    """Whether the grid has a solution (with ``forbid=(cell, digit)``: one without that digit there): the
+    question the clue-removal loops ask, answered by :func:`solve` with ``singles``; the answer does not
+    depend on the search order, so neither do their puzzles."""
+    return bool(solve(grid, box, limit=1, forbid=forbid, singles=True))
 
 
 def random_full_grid(box: int, rng: random.Random) -> list[int]:
