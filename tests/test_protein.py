@@ -124,7 +124,8 @@ def test_every_decoder_runs_on_the_protein_adapter(model, method):
     x[:, ::2] = MASK_ID
     x[2, 10:] = PAD_ID                                   # a shorter sequence in the batch
     head = MIHead(EstimatorConfig(d_in=32, rank=4, hidden=4, max_len=32)) if method == "mi" else None
-    res = decode(model, x, method, estimator=head, eps=0.05)
+    knobs = {"mi": {"rule": "tc", "gamma": 0.05}, "mi-exact": {"rule": "prefix", "eps": 0.05}}.get(method, {})
+    res = decode(model, x, method, estimator=head, **knobs)
     assert not (res.tokens == MASK_ID).any()
     assert (res.tokens[x != MASK_ID] == x[x != MASK_ID]).all()           # visible residues and padding kept
     assert (res.tokens[2, 10:] == PAD_ID).all()

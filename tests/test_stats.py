@@ -8,7 +8,8 @@ from mdmi.stats import combine, interp_quality, interval, resample_weights, verd
 from mdmi.sweep import stratified_subset
 from mdmi.domains import get_spec
 
-RULES = {"level": 0.95, "bootstrap": 1000, "speedup_min": 3.0, "quality_margin": 0.02, "paper_passes_slack": 1.2,
+RULES = {"level": 0.95, "bootstrap": 1000, "speedup_min": 3.0, "quality_margin": 0.02, "paper_passes_band": [0.8, 1.2],
+         "frontier_speedups": [3, 5, 10], "min_units": 10,
          "relation_ratio_min": 2.0, "contact_chance_ratio": 2.0, "estimator_spearman_min": 0.5}
 
 
@@ -167,3 +168,95 @@ def test_table2_sequential_row_is_the_reference_setting():
         rows.append(dict(method="mi", knob="eps=0.1", seq=seq, passes=10, label_passes=0, solved=float(seq < 4)))
     chosen, ref = choose_knobs(pd.DataFrame(rows), "solved", tolerance=0.5)
     assert ref == "order=margin" and chosen["sequential"] == "order=margin" and chosen["mi"] == "eps=0.1"
+
+
+def _claim(rows, text):
+    return next(r for r in rows if text in r["claim"])
+
+
+def test_matched_passes_outside_the_baselines_range_is_not_measured():
+    """MI at 14 passes against an EB sweep that starts at 20 passes: no clamped value, 'not measured'."""
+    test = _decodes()
+    test = test[test.method != "threshold"]
+    test = test[~((test.method == "eb") & (test.knob == "gamma=0"))]            # EB now spans 16..30 passes
+    rows = decoding_claims(get_spec("sudoku"), _t2(test), test, "solved", RULES, "order=margin")
+    beats = _claim(rows, "beats eb")
+    assert beats["holds"] == "not measured" and "outside" in beats["measured"] and np.isnan(beats["estimate"])
+
+
+def test_claims_are_non_diagnostic_when_all_at_once_loses_nothing():
+    """When filling everything from one pass is as good as sequential decoding, every decoding claim
+    says non-diagnostic (any method would pass it); when it measurably loses, they are judged."""
+    for aao_solved, want in [(0.8, "non-diagnostic"), (0.3, "yes")]:
+        test = _decodes()
+        base = np.random.default_rng(0).random(400)
+        test = pd.concat([test, pd.DataFrame([{"method": "all-at-once", "knob": "-", "seq": s, "band": "hard",
+                                               "passes": 1, "solved": float(base[s] < aao_solved)} for s in range(400)])],
+                         ignore_index=True)
+        rows = decoding_claims(get_spec("sudoku"), _t2(test), test, "solved", RULES, "order=margin")
+        floor = _claim(rows, "rewards careful decoding")
+        assert floor["holds"] == ("no" if want == "non-diagnostic" else "yes")
+        assert _claim(rows, "fewer forward passes")["holds"] == want
+
+
+def test_paper_passes_claim_is_two_sided():
+    """'About 15.2 passes' fails when MI needs far fewer passes, not only when it needs more."""
+    test = _decodes()
+    test.loc[test.method == "mi", "passes"] = 3
+    rows = decoding_claims(get_spec("sudoku"), _t2(test), test, "solved", RULES, "order=margin")
+    assert _claim(rows, "about 15.2")["holds"] == "no"
+
+
+def test_a_bootstrap_over_too_few_units_is_inconclusive():
+    from mdmi.report import small_n
+    df = pd.DataFrame({"claim": ["a", "b", "c"], "n": [2, 40, np.nan], "rule": ["r"] * 3, "holds": ["yes", "yes", "yes"]})
+    out = small_n(df, 10)
+    assert list(out.holds) == ["inconclusive", "yes", "yes"] and "too few units" in out.rule[0]
+
+
+def test_frontier_compares_inside_measured_ranges_only():
+    """At 3x and 5x (55 / 3 = 18.3 and 11 passes) both curves are measured; at 10x (5.5 passes) EB's
+    sweep (10-30 passes) is not, and the row says so instead of a clamped value."""
+    from mdmi.report import frontier
+    test = _decodes()
+    for k, p in enumerate([4, 8, 14, 25]):
+        test = pd.concat([test, _decodes(mi_solved=0.9).query("method == 'mi'").assign(knob=f"eps={k}", passes=p)])
+    test = test.reset_index(drop=True).assign(seconds=lambda d: d.passes * 1e-3)
+    out = frontier("toy", test, {"sequential": "order=margin", "mi": "eps=0.05", "eb": "gamma=0", "threshold": "tau=0"},
+                   "order=margin", "solved", RULES)
+    ten = out[(out.speedup == 10) & (out.baseline == "eb")].iloc[0]
+    assert ten.holds == "not measured" and "eb" in ten.note and np.isnan(ten.get("gap", np.nan))
+    three = out[(out.speedup == 3) & (out.baseline == "eb")].iloc[0]
+    assert three.holds == "mi better" and three.ci_low > 0 and three.n == 400
+    assert three.mi_wall_speedup == pytest.approx(3.0, rel=0.05)          # wall time here is proportional to passes
+
+
+def test_knob_choice_needs_the_lower_bound_not_the_point_estimate():
+    """A setting whose val mean is inside the margin but whose paired lower bound is not is never
+    chosen: the rule is the lower bound, so the chosen knob does not sit on the margin by construction."""
+    from mdmi.report import choose_knobs
+    rows = []
+    for s in range(200):
+        rows.append(dict(method="sequential", knob="order=confidence", seq=s, passes=50, label_passes=0, solved=1.0))
+        rows.append(dict(method="eb", knob="gamma=big", seq=s, passes=5, label_passes=0,
+                         solved=float(s not in (7, 80, 150))))       # mean drop 0.015 < 0.02, bound below -0.02
+        rows.append(dict(method="eb", knob="gamma=small", seq=s, passes=12, label_passes=0, solved=1.0))
+    chosen, ref, table = choose_knobs(pd.DataFrame(rows), "solved", 0.02, reps=1000, details=True)
+    big = table[table.knob == "gamma=big"].iloc[0]
+    assert big.difference > -0.02 and big.lower_bound < -0.02 and not big.clears
+    assert chosen["eb"] == "gamma=small" and table[table.knob == "gamma=small"].chosen.iloc[0]
+
+
+def test_a_method_with_one_setting_needs_no_validation_rows():
+    """The oracle's single setting is decoded on test only: Table 2 still has its row, with no val numbers;
+    a method with several settings and no val rows is a bug, not a silent pick."""
+    from mdmi.report import table2
+    test = _decodes().assign(seconds=1e-3, label_passes=0, head_seconds=0.0)
+    val = test[test.method.isin(["sequential", "eb"])]
+    extra = test[test.method == "mi"].assign(method="mi-exact")
+    t2 = table2("toy", val, pd.concat([test[test.method.isin(["sequential", "eb"])], extra]), "solved", 0.02, "ci",
+                extras=())
+    row = t2.set_index("method").loc["mi-exact"]
+    assert row.knob == "eps=0.05" and row.val_n == 0 and np.isnan(row.val_passes)
+    with pytest.raises(ValueError, match="no validation rows"):
+        table2("toy", val, test, "solved", 0.02, "ci", extras=())      # threshold: 3 settings, none on val

@@ -209,6 +209,11 @@ def cmd_decode(args):
     sweep = dec["methods"].get(args.method)
     if sweep is None:
         raise UsageError(f"method {args.method!r} has no sweep in {args.config} (decode.methods)")
+    if args.part is not None:          # one grid of a sweep written as a list of grids
+        grids = sweep if isinstance(sweep, list) else [sweep]
+        if not 0 <= args.part < len(grids):
+            raise UsageError(f"--part {args.part}: {args.method}'s sweep has {len(grids)} grid(s), numbered from 0")
+        sweep = grids[args.part]
     estimator = load_estimator(Path(args.estimator), device) if args.method == "mi" else None
     task = domain.load_task(Path(args.data), args.split)
     subset = None
@@ -252,15 +257,20 @@ def cmd_tables(args):
             extra["domain"], extra["model"], extra["scale"] = domain.name, ev.get("model", ""), scale
             t1 = pd.concat([t1, extra], ignore_index=True)
     write_table(t1, out / "table1")
-    t2 = report.table2(domain.name, val, test, metric, tol, scale, extras, ev.get("model", ""),
-                       dcfg["decode"].get("guards"))
+    rules, guards = cfg["claims"], dcfg["decode"].get("guards")
+    choice = dict(level=rules["level"], reps=rules["bootstrap"], seed=cfg["seed"])
+    t2 = report.table2(domain.name, val, test, metric, tol, scale, extras, ev.get("model", ""), guards, **choice)
     write_table(t2, out / "table2")
-    _, ref_knob = report.choose_knobs(val, metric, tol, dcfg["decode"].get("guards"))
-    write_table(report.claims(spec, dcfg, t2, test, ev, metric, cfg["claims"], scale, tables,
+    chosen, ref_knob, knob_table = report.choose_knobs(val, metric, tol, guards, details=True, **choice)
+    chosen.update(report.single_settings(test, chosen))
+    write_table(knob_table.assign(domain=domain.name, scale=scale), out / "knob_choice")
+    write_table(report.frontier(domain.name, test, chosen, ref_knob, metric, rules, cfg["seed"]).assign(scale=scale),
+                out / "frontier")
+    write_table(report.claims(spec, dcfg, t2, test, ev, metric, rules, scale, tables,
                               ref_knob=ref_knob, seed=cfg["seed"]), out / "claims")
 
 
-TABLES = ["table1", "table2", "claims", "decoding_sweep", "decoding_sweep_by_band"]
+TABLES = ["table1", "table2", "claims", "frontier", "knob_choice", "decoding_sweep", "decoding_sweep_by_band"]
 
 
 def cmd_combine(args):
@@ -391,7 +401,7 @@ def parse_knobs(items) -> dict:
     out = {}
     for item in items or []:
         if "=" not in item:
-            raise UsageError(f"bad --knob {item!r}: write name=value, e.g. --knob eps=0.01")
+            raise UsageError(f"bad --knob {item!r}: write name=value, e.g. --knob gamma=0.4")
         k, v = item.split("=", 1)
         for cast in (int, float):
             try:
@@ -463,7 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("decode", help="decode a split with one method over its knob sweep")
     _common(p); p.add_argument("--data", required=True); p.add_argument("--model", required=True)
     p.add_argument("--estimator"); p.add_argument("--split", required=True)
-    p.add_argument("--method", required=True); p.add_argument("--out", required=True); p.set_defaults(fn=cmd_decode)
+    p.add_argument("--method", required=True); p.add_argument("--out", required=True)
+    p.add_argument("--part", type=int, help="decode only this grid (from 0) of a sweep written as a list of grids")
+    p.set_defaults(fn=cmd_decode)
 
     p = sub.add_parser("tables", help="one domain's Table 1, Table 2, decoding sweep and claims (parts)")
     _common(p); p.add_argument("--estimator-eval", required=True); p.add_argument("--decodes", nargs="+", required=True)

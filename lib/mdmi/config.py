@@ -40,6 +40,19 @@ def _optional(node):
     return [_optional(v) for v in node] if isinstance(node, list) else node
 
 
+def _check_sweeps(methods: dict, where: str) -> None:
+    """Every knob set of every sweep must make sense together (an MI rule's knobs: eps with prefix or
+    pairwise, gamma and lam with budget, gamma with tc): one line naming the sweep otherwise."""
+    from .decoding import check_knobs
+    from .errors import UsageError
+    for method, sweep in methods.items():
+        for knobs in knob_grid(sweep):
+            try:
+                check_knobs(method, knobs)
+            except UsageError as e:
+                raise ConfigError(f"{where}.{method}: {e}") from None
+
+
 def validate(cfg: dict, source: str = "config", base: Path | None = None) -> dict:
     """Raise ConfigError with a one-line message naming the bad key; return cfg. A stage slice (a
     config with ``stage``, cut by :func:`stage_slice` from a config validated in full) is checked for
@@ -62,6 +75,7 @@ def validate(cfg: dict, source: str = "config", base: Path | None = None) -> dic
         if domain not in cfg:
             raise ConfigError(f"{source}: domains lists {domain!r} but the config has no '{domain}' section")
         section = cfg[domain]
+        _check_sweeps(section.get("decode", {}).get("methods", {}), f"{source}: {domain}.decode.methods")
         for part in ("train", "labels"):
             s = section.get(part, {})
             if s.get("mask_min", 0) > s.get("mask_max", 1):

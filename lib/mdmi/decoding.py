@@ -8,17 +8,25 @@ the estimator head (reported as ``head_seconds``); ``mi-exact`` (the oracle) add
 labelling passes, reported separately as ``label_passes``.
 
 Methods and knobs:
-  sequential  order='confidence'|'margin'         one position per pass
-  topk        k                                   k most confident
-  threshold   tau                                 most confident + all with max prob >= tau
-  eb          gamma                               entropy-sorted prefix, sum(H) - max(H) <= gamma
-  mi          eps, rule, min_conf, max_set        learned MI (needs ``estimator``)
-  mi-exact    eps, rule, min_conf, max_set        exact MI, rows computed lazily as needed
+  sequential   order='confidence'|'margin'         one position per pass
+  all-at-once  (none)                              every masked position from one pass: the floor
+  topk         k                                   k most confident
+  threshold    tau                                 most confident + all with max prob >= tau
+  eb           gamma                               entropy-sorted prefix, sum(H) - max(H) <= gamma
+  mi           rule, gamma, lam, eps, min_conf,    learned MI (needs ``estimator``)
+               max_set, order
+  mi-exact     the same + skip_tol                 exact MI, rows computed lazily as needed
 
-MI rules: ``prefix`` (default) takes the confidence-ordered prefix whose summed pairwise MI stays
-<= eps (a second-order estimate of the set's total correlation); ``pairwise`` scans in confidence
-order and adds j if I(j; s) <= eps for every s already chosen. ``min_conf`` gates every position
-after the first on its max probability; ``max_set`` caps |S|.
+MI rules (S is always a prefix of an ordering of the masked positions, at least one long):
+  budget    entropy order; cost(S) = sum(H) - max(H) + lam * sum of pairwise MI in S <= gamma.
+            lam = 0 is exactly ``eb``: "does MI help?" is the one knob lam.
+  tc        entropy order; cost(S) = sum over members k but the last of min(H_k, sum of I(k; s) over
+            the later members s) <= gamma: a chain-rule estimate of the set's total correlation with
+            each term capped by its exact bound I(X_k; X_later) <= H_k. With an uninformative
+            estimator (every I >= H) it is exactly ``eb``; where MI shows independence it admits more.
+  prefix    confidence (or margin) order; summed pairwise MI in S <= eps (ignores the entropies).
+  pairwise  confidence order; add j if I(j; s) <= eps for every s already chosen.
+``min_conf`` gates every position after the first on its max probability; ``max_set`` caps |S|.
 """
 from __future__ import annotations
 
@@ -32,13 +40,16 @@ from .mi import entropy, exact_mi_rows, symmetrise
 from .protocol import forward_chunked, model_device
 
 _ORDER = {"enum": ["confidence", "margin"]}
-_MI = {"eps": {"type": "number", "minimum": 0}, "rule": {"enum": ["prefix", "pairwise"]},
+MI_RULES = ("budget", "tc", "prefix", "pairwise")
+_MI = {"eps": {"type": "number", "minimum": 0}, "gamma": {"type": "number", "minimum": 0},
+       "lam": {"type": "number", "minimum": 0}, "rule": {"enum": list(MI_RULES)},
        "min_conf": {"type": "number", "minimum": 0, "maximum": 1},
        "max_set": {"type": ["integer", "null"], "minimum": 1}, "order": _ORDER}
 # method -> knob -> JSON schema of one value. The config schema's decode.methods is built from this
 # (a typo in a sweep fails validation), and `mdmi solve --knob` is checked against it.
 KNOBS = {
     "sequential": {"order": _ORDER},
+    "all-at-once": {},
     "topk": {"k": {"type": "integer", "minimum": 1}, "order": _ORDER},
     "threshold": {"tau": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}, "order": _ORDER},
     "eb": {"gamma": {"type": "number", "minimum": 0}},
@@ -46,6 +57,7 @@ KNOBS = {
     "mi-exact": {**_MI, "skip_tol": {"type": "number", "minimum": 0}},
 }
 METHODS = tuple(KNOBS)
+DEFAULT_RULE = "budget"
 
 
 def sweep_schema(method: str) -> dict:
@@ -68,6 +80,8 @@ def check_knobs(method: str, knobs: dict) -> dict:
             jsonschema.validate(value, known[name])
         except jsonschema.ValidationError as e:
             raise UsageError(f"knob {name}={value!r} for {method}: {e.message}") from None
+    if method in ("mi", "mi-exact"):
+        _resolve_rule(knobs)
     return knobs
 
 
@@ -110,16 +124,38 @@ def _take_prefix(order: torch.Tensor, k: torch.Tensor, masked: torch.Tensor) -> 
     return sel & masked
 
 
-def mi_prefix_length(mi_sorted: torch.Tensor, valid: torch.Tensor, conf_sorted: torch.Tensor,
-                     eps: float, min_conf: float, max_set: int | None) -> torch.Tensor:
-    """Length of the confidence-ordered prefix under a summed pairwise-MI budget.
+def set_costs(rule: str, H_sorted: torch.Tensor, mi_sorted: torch.Tensor | None = None,
+              lam: float = 0.0) -> torch.Tensor:
+    """Cost of every prefix of the sorted candidates under ``rule``: FloatTensor[B, K], entry m the
+    cost of the set made of candidates 0..m. Non-decreasing in m and in every MI entry.
 
-    mi_sorted: FloatTensor[B, K, K] symmetric MI among the first K candidates (sorted).
-    valid: BoolTensor[B, K]; conf_sorted: FloatTensor[B, K]. Returns LongTensor[B] >= 1.
+    H_sorted: FloatTensor[B, K] entropies in candidate order (finite; 0 where not a candidate).
+    mi_sorted: FloatTensor[B, K, K] symmetric MI among the candidates (not for 'eb').
     """
-    B, K, _ = mi_sorted.shape
-    lower = torch.tril(mi_sorted, diagonal=-1).sum(-1)     # [B, K]: sum_{s<k} I(c_k, c_s)
-    ok = (lower.cumsum(-1) <= eps) & valid
+    prev = H_sorted.cumsum(-1) - H_sorted                   # sum of H of the members before m
+    if rule == "eb":
+        return prev
+    pairs = torch.tril(mi_sorted, diagonal=-1).sum(-1).cumsum(-1)   # [B, K]: sum of I(s, t), s < t <= m
+    if rule == "prefix":
+        return pairs
+    if rule == "budget":
+        return prev + lam * pairs if lam else prev
+    if rule == "tc":
+        # R[b, k, m] = sum_{k < s <= m} I(k, s): what member k shares with the members after it
+        later = torch.triu(mi_sorted, diagonal=1).cumsum(-1)
+        charge = torch.minimum(H_sorted[:, :, None], later)            # 0 where m <= k
+        return charge.sum(1)
+    raise UsageError(f"unknown MI rule {rule!r}: use one of {', '.join(MI_RULES)}")
+
+
+def prefix_length(cost: torch.Tensor, valid: torch.Tensor, conf_sorted: torch.Tensor, budget: float,
+                  min_conf: float = 0.0, max_set: int | None = None) -> torch.Tensor:
+    """Length of the longest prefix whose cost stays <= ``budget``: LongTensor[B] >= 1.
+
+    cost: FloatTensor[B, K] from :func:`set_costs`; valid: BoolTensor[B, K] real candidates;
+    conf_sorted: FloatTensor[B, K] max probabilities, gated by ``min_conf`` after the first.
+    """
+    ok = (cost <= budget) & valid
     if min_conf > 0:
         gate = conf_sorted >= min_conf
         gate[:, 0] = True
@@ -127,8 +163,7 @@ def mi_prefix_length(mi_sorted: torch.Tensor, valid: torch.Tensor, conf_sorted: 
     if max_set is not None:
         ok[:, max_set:] = False
     ok[:, 0] = valid[:, 0]
-    k = ok.long().cumprod(-1).sum(-1)
-    return k.clamp_min(1)
+    return ok.long().cumprod(-1).sum(-1).clamp_min(1)
 
 
 def mi_pairwise_select(mi_sorted: torch.Tensor, valid: torch.Tensor, conf_sorted: torch.Tensor,
@@ -157,28 +192,38 @@ def _gather_pairs(mi: torch.Tensor, order: torch.Tensor, K: int) -> torch.Tensor
     return torch.gather(rows, 2, idx[:, None, :].expand(-1, K, -1))
 
 
-def _select_mi(mi_full, order, valid, conf_sorted, masked, knobs):
-    """Selection from a full symmetric MI matrix [B, L, L]."""
+def _mi_length(mi_sorted, valid, conf_sorted, H_sorted, knobs) -> torch.Tensor:
+    """Prefix length of a prefix rule (prefix, budget, tc) from the sorted MI [B, K, K]."""
+    rule = knobs["rule"]
+    budget = knobs["eps"] if rule == "prefix" else knobs["gamma"]
+    cost = set_costs(rule, H_sorted, mi_sorted, knobs["lam"])
+    return prefix_length(cost, valid, conf_sorted, budget, knobs["min_conf"], knobs["max_set"])
+
+
+def _select_mi(mi_full, order, valid, conf_sorted, H_sorted, masked, knobs):
+    """Selection from a full symmetric MI matrix [B, L, L], candidates in ``order`` [B, L]."""
     K = int(valid.sum(-1).max())
     mi_sorted = _gather_pairs(mi_full, order, K)
-    if knobs["rule"] == "prefix":
-        k = mi_prefix_length(mi_sorted, valid[:, :K], conf_sorted[:, :K], knobs["eps"], knobs["min_conf"], knobs["max_set"])
+    if knobs["rule"] != "pairwise":
+        k = _mi_length(mi_sorted, valid[:, :K], conf_sorted[:, :K], H_sorted[:, :K], knobs)
         return _take_prefix(order, k, masked)
-    chosen = mi_pairwise_select(mi_sorted, valid[:, :K], conf_sorted[:, :K], knobs["eps"], knobs["min_conf"], knobs["max_set"])
+    chosen = mi_pairwise_select(mi_sorted, valid[:, :K], conf_sorted[:, :K], knobs["eps"], knobs["min_conf"],
+                                knobs["max_set"])
     sel = torch.zeros_like(masked)
     sel.scatter_(1, order[:, :K], chosen)
     return sel & masked
 
 
-def _select_mi_exact(model, tokens, probs, order, valid, conf_sorted, masked, knobs, max_batch, chunk):
+def _select_mi_exact(model, tokens, probs, order, valid, conf_sorted, H_sorted, masked, knobs, max_batch, chunk):
     """Oracle selection with exact MI, computing clamped rows only where the decision needs them.
 
     Row i of the row-wise MI is bounded by the entropy of position i (I(i->j) <= H_i, exactly: it
-    is the MI of a joint whose first marginal is p_i). With unknown rows replaced by that bound the
-    prefix rule gives a lower bound k_up on the prefix length; replaced by 0, an upper bound k_lo.
-    Rows are computed, ``chunk`` candidates at a time among the first k_lo + 1, until both agree:
-    the result equals the rule applied to the full exact matrix. The ``pairwise`` rule computes
-    every row. Returns (selection BoolTensor[B, L], clamped passes LongTensor[B]).
+    is the MI of a joint whose first marginal is p_i). Every prefix rule's cost is non-decreasing in
+    each MI entry, so with unknown rows replaced by that bound the rule gives a lower bound k_up on
+    the prefix length; replaced by 0, an upper bound k_lo. Rows are computed, ``chunk`` candidates
+    at a time among the first k_lo + 1, until both agree: the result equals the rule applied to the
+    full exact matrix. The ``pairwise`` rule computes every row.
+    Returns (selection BoolTensor[B, L], clamped passes LongTensor[B]).
     """
     B, L = tokens.shape
     dev = tokens.device
@@ -186,7 +231,6 @@ def _select_mi_exact(model, tokens, probs, order, valid, conf_sorted, masked, kn
     known = torch.zeros(B, L, dtype=torch.bool, device=dev)
     H = entropy(probs)                                                   # [B, L]
     cost = torch.zeros(B, dtype=torch.long, device=dev)
-    args = (knobs["eps"], knobs["min_conf"], knobs["max_set"])
 
     def compute(rows: list[tuple[int, int]]) -> None:
         rows_t = torch.tensor(rows, dtype=torch.long, device=dev).reshape(-1, 2)
@@ -197,15 +241,15 @@ def _select_mi_exact(model, tokens, probs, order, valid, conf_sorted, masked, kn
 
     if knobs["rule"] == "pairwise":
         compute([(b, i) for b, i in masked.nonzero().tolist()])
-        return _select_mi(symmetrise(rowwise), order, valid, conf_sorted, masked, knobs), cost
+        return _select_mi(symmetrise(rowwise), order, valid, conf_sorted, H_sorted, masked, knobs), cost
     K = int(valid.sum(-1).max())
     while True:
         upper = torch.where(known[:, :, None], rowwise, H[:, :, None].expand(B, L, L))
         lower = torch.where(known[:, :, None], rowwise, torch.zeros_like(rowwise))
-        k_up = mi_prefix_length(_gather_pairs(symmetrise(upper), order, K), valid[:, :K],
-                                conf_sorted[:, :K], *args)
-        k_lo = mi_prefix_length(_gather_pairs(symmetrise(lower), order, K), valid[:, :K],
-                                conf_sorted[:, :K], *args)
+        k_up = _mi_length(_gather_pairs(symmetrise(upper), order, K), valid[:, :K], conf_sorted[:, :K],
+                          H_sorted[:, :K], knobs)
+        k_lo = _mi_length(_gather_pairs(symmetrise(lower), order, K), valid[:, :K], conf_sorted[:, :K],
+                          H_sorted[:, :K], knobs)
         undecided = (k_up != k_lo).nonzero().flatten().tolist()
         if not undecided:
             return _take_prefix(order, k_up, masked), cost
@@ -218,23 +262,45 @@ def _select_mi_exact(model, tokens, probs, order, valid, conf_sorted, masked, kn
         compute(rows)
 
 
+def _resolve_rule(knobs: dict) -> str:
+    """The MI rule of a knob set, checking that its knobs belong to it (eps to prefix/pairwise,
+    gamma to budget/tc, lam to budget)."""
+    rule = knobs.get("rule", DEFAULT_RULE)
+    uses = {"budget": {"gamma", "lam"}, "tc": {"gamma"}, "prefix": {"eps"}, "pairwise": {"eps"}}
+    for name in ("eps", "gamma", "lam"):
+        if name in knobs and name not in uses.get(rule, set()):
+            raise UsageError(f"knob {name} does nothing with rule={rule}; rule {rule} takes "
+                             f"{', '.join(sorted(uses[rule]))} (rules: {', '.join(MI_RULES)})")
+    return rule
+
+
 def decode(model, tokens: torch.Tensor, method: str, *, estimator=None, order: str = "confidence",
-           k: int = 2, tau: float = 0.9, gamma: float = 1.0, eps: float = 0.01, rule: str = "prefix",
-           min_conf: float = 0.0, max_set: int | None = None, skip_tol: float = 0.0, fill: str = "argmax",
-           temperature: float = 1.0, seed: int = 0, max_batch: int = 1024, oracle_chunk: int = 8,
-           record_states: bool = False, progress: bool = False) -> DecodeResult:
+           k: int = 2, tau: float = 0.9, gamma: float | None = None, lam: float | None = None,
+           eps: float | None = None,
+           rule: str = DEFAULT_RULE, min_conf: float = 0.0, max_set: int | None = None, skip_tol: float = 0.0,
+           fill: str = "argmax", temperature: float = 1.0, seed: int = 0, max_batch: int = 1024,
+           oracle_chunk: int = 8, record_states: bool = False, progress: bool = False) -> DecodeResult:
     """Decode tokens[B, L] (``model.mask_id`` where masked) until nothing is masked.
 
-    Visible tokens are never changed. Returns a :class:`DecodeResult`.
+    Visible tokens are never changed. Returns a :class:`DecodeResult`. gamma, lam, eps default to
+    1.0, 1.0, 0.01; giving one that the MI rule does not use is an error, never silently ignored.
     """
     check_knobs(method, {})
+    if method in ("mi", "mi-exact"):
+        _resolve_rule({"rule": rule, **{n: v for n, v in (("eps", eps), ("gamma", gamma), ("lam", lam))
+                                        if v is not None}})
+    gamma = 1.0 if gamma is None else gamma
+    lam = 1.0 if lam is None else lam
+    eps = 0.01 if eps is None else eps
     if method == "mi" and estimator is None:
         raise UsageError("method 'mi' needs a trained estimator (estimator=...)")
-    if rule not in ("prefix", "pairwise"):
-        raise UsageError(f"unknown MI rule {rule!r}: use 'prefix' or 'pairwise'")
+    if rule not in MI_RULES:
+        raise UsageError(f"unknown MI rule {rule!r}: use one of {', '.join(MI_RULES)}")
     if fill not in ("argmax", "sample"):
         raise UsageError(f"unknown fill {fill!r}: use 'argmax' or 'sample'")
-    knobs = dict(eps=float(eps), rule=rule, min_conf=float(min_conf), max_set=max_set, skip_tol=float(skip_tol))
+    knobs = dict(eps=float(eps), gamma=float(gamma), lam=float(lam), rule=rule, min_conf=float(min_conf),
+                 max_set=max_set, skip_tol=float(skip_tol))
+    by_entropy = method == "eb" or (method in ("mi", "mi-exact") and rule in ("budget", "tc"))
     dev = model_device(model)
     t0 = time.perf_counter()
     x = tokens.clone().to(dev)
@@ -262,32 +328,33 @@ def decode(model, tokens: torch.Tensor, method: str, *, estimator=None, order: s
             passes[active] += 1
             probs = torch.softmax(logits.float() / (temperature if fill == "sample" else 1.0), -1)
             conf = probs.max(-1).values                        # [B, L] max probability
-            score = _scores(probs, order, conf)
-            cand_order, valid = _sorted_candidates(score, masked)
+            H = entropy(probs)                                 # [B, L] nats
+            # candidates: ascending entropy (stable, ties by position) or descending confidence/margin
+            cand_order, valid = _sorted_candidates(-H if by_entropy else _scores(probs, order, conf), masked)
+            H_sorted = torch.where(valid, torch.gather(H, 1, cand_order), torch.zeros_like(H))
             conf_sorted = torch.gather(conf, 1, cand_order)
+            one = torch.ones(len(active), dtype=torch.long, device=dev)
             if method == "sequential":
-                sel = _take_prefix(cand_order, torch.ones(len(active), dtype=torch.long, device=dev), masked)
+                sel = _take_prefix(cand_order, one, masked)
+            elif method == "all-at-once":
+                sel = masked
             elif method == "topk":
-                sel = _take_prefix(cand_order, torch.full((len(active),), int(k), device=dev), masked)
+                sel = _take_prefix(cand_order, one * int(k), masked)
             elif method == "threshold":
-                sel = (masked & (conf >= tau)) | _take_prefix(
-                    cand_order, torch.ones(len(active), dtype=torch.long, device=dev), masked)
+                sel = (masked & (conf >= tau)) | _take_prefix(cand_order, one, masked)
             elif method == "eb":
-                H = torch.where(masked, entropy(probs), torch.full_like(score, float("inf")))
-                Hs, h_order = H.sort(-1)
-                prev = Hs.cumsum(-1) - Hs                      # sum of the entropies before
-                kk = ((prev <= gamma) & torch.isfinite(Hs)).sum(-1).clamp_min(1)
-                sel = _take_prefix(h_order, kk, masked)
+                kk = prefix_length(set_costs("eb", H_sorted), valid, conf_sorted, gamma)
+                sel = _take_prefix(cand_order, kk, masked)
             elif method == "mi":
                 th = time.perf_counter()
                 # the pair MLP's intermediates are B*L*L*hidden floats: max_batch states at a time
                 mi_full = torch.cat([estimator(hidden[c:c + max_batch], probs[c:c + max_batch], masked[c:c + max_batch])
                                      for c in range(0, len(active), max_batch)])          # [B, L, L]
                 head_seconds += time.perf_counter() - th
-                sel = _select_mi(mi_full, cand_order, valid, conf_sorted, masked, knobs)
+                sel = _select_mi(mi_full, cand_order, valid, conf_sorted, H_sorted, masked, knobs)
             else:  # mi-exact
-                sel, cost = _select_mi_exact(model, xa, probs, cand_order, valid, conf_sorted, masked, knobs,
-                                             max_batch, oracle_chunk)
+                sel, cost = _select_mi_exact(model, xa, probs, cand_order, valid, conf_sorted, H_sorted, masked,
+                                             knobs, max_batch, oracle_chunk)
                 label_passes[active] += cost
             if fill == "argmax":
                 values = probs.argmax(-1)

@@ -14,7 +14,8 @@ from .io import write_json
 SHARED = {
     "fig3": ("fig3_decoding", ["figures/fig3_decoding.png", "figures/fig3_decoding.pdf", "tables/decoding_sweep.csv"]),
     "table1": ("table1_estimator", ["tables/table1.csv", "tables/table1.md"]),
-    "table2": ("table2_decoding", ["tables/table2.csv", "tables/table2.md"]),
+    "table2": ("table2_decoding", ["tables/table2.csv", "tables/table2.md", "tables/frontier.csv", "tables/frontier.md",
+                                  "tables/knob_choice.csv"]),
     "claims": ("claims", ["tables/claims.csv", "tables/claims.md"]),
 }
 

@@ -76,6 +76,18 @@ def interp_quality(passes: np.ndarray, quality: np.ndarray, at: np.ndarray) -> n
     return out
 
 
+def interp_inside(passes: np.ndarray, quality: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Like :func:`interp_quality`, but NaN where ``at`` lies outside the curve's measured passes
+    (a comparison is never made on an extrapolated or clamped value).
+
+    passes, quality: [R, K]; at: [R] or a scalar -> [R]."""
+    passes, quality = np.atleast_2d(passes), np.atleast_2d(quality)
+    at = np.broadcast_to(np.atleast_1d(np.asarray(at, dtype=np.float64)), (passes.shape[0],))
+    out = interp_quality(passes, quality, at)
+    inside = (at >= passes.min(-1) - 1e-9) & (at <= passes.max(-1) + 1e-9)
+    return np.where(inside, out, np.nan)
+
+
 def verdict(low: float, high: float, threshold: float, higher_is_better: bool = True) -> str:
     """'yes' when the whole interval clears ``threshold``, 'no' when the whole interval misses it,
     'inconclusive' when it straddles the threshold."""

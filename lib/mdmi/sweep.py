@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .config import knob_grid
-from .decoding import decode
+from .decoding import DEFAULT_RULE, decode
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +69,25 @@ def run_sweep(model, domain, task, method: str, sweep, *, estimator=None, max_ba
 
 
 def series_name(method: str, knobs_json: str) -> str:
-    """Curve a knob setting belongs to: the method plus any non-default rule, order or gate."""
+    """Curve a knob setting belongs to: the method plus its MI rule (and lam), any non-default order
+    or gate. The knob left to vary along a curve (k, tau, gamma, eps) is its speed knob."""
     knobs = json.loads(knobs_json)
-    variant = [str(knobs[k]) for k, default in (("rule", "prefix"), ("order", "confidence")) if knobs.get(k, default) != default]
+    variant = []
+    if method in ("mi", "mi-exact"):
+        variant.append(str(knobs.get("rule", DEFAULT_RULE)))
+        if "lam" in knobs:
+            variant.append(f"lam={knobs['lam']}")
+    if knobs.get("order", "confidence") != "confidence":
+        variant.append(str(knobs["order"]))
     variant += [f"{k}={knobs[k]}" for k in ("min_conf", "max_set") if knobs.get(k)]
     return f"{method} ({', '.join(variant)})" if variant else method
 
 
-def summarise(rows: pd.DataFrame, metric: str, by_band: bool = False, extras: tuple = ("cell_acc", "violations")) -> pd.DataFrame:
-    """Mean passes / quality per (split, method, series, knob[, band])."""
+def summarise(rows: pd.DataFrame, metric: str, by_band: bool = False, extras: tuple = ("cell_acc", "violations"),
+              level: float = 0.95, reps: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Mean passes / quality per (split, method, series, knob[, band]), with the percentile-bootstrap
+    interval of the mean ``metric`` over the group's sequences (``{metric}_ci_low/high``: Figure 3's bands)."""
+    from .stats import interval, resample_weights
     rows = rows.assign(series=[series_name(m, k) for m, k in zip(rows.method, rows.knobs)])
     keys = ["split", "method", "series", "knob"] + (["band"] if by_band and "band" in rows else [])
     agg = dict(n=("seq", "size"), passes=("passes", "mean"), label_passes=("label_passes", "mean"),
@@ -86,4 +96,13 @@ def summarise(rows: pd.DataFrame, metric: str, by_band: bool = False, extras: tu
     for extra in extras:
         if extra in rows:
             agg[extra] = (extra, "mean")
-    return rows.groupby(keys, sort=False).agg(**agg).reset_index()
+    out = rows.groupby(keys, sort=False).agg(**agg).reset_index()
+    bands = []
+    for _, g in rows.groupby(keys, sort=False):
+        x = g[metric].to_numpy(dtype=np.float64)
+        x = x[np.isfinite(x)]
+        est = interval(resample_weights(len(x), reps, seed), lambda m: m(x), level) if len(x) else None
+        bands.append((np.nan, np.nan) if est is None else (est.low, est.high))
+    out[f"{metric}_ci_low"] = [b[0] for b in bands]
+    out[f"{metric}_ci_high"] = [b[1] for b in bands]
+    return out

@@ -4,7 +4,7 @@
 import os
 from pathlib import Path
 
-from mdmi.config import dump, resolve, stage_slice, validate, STAGE_READS
+from mdmi.config import dump, knob_grid, resolve, stage_slice, validate, STAGE_READS
 from mdmi.domains import get_spec, load_plugins
 from mdmi.resources import declared, gpu_jobs
 
@@ -48,8 +48,26 @@ NOTEBOOKS = os.path.join(workflow.basedir, "notebooks")
 DOMAINS = list(config["domains"])
 SPECS = {d: get_spec(d) for d in DOMAINS}
 METHODS = {d: list(config[d]["decode"]["methods"]) for d in DOMAINS}
+# a method with a single setting has no knob to choose: decoded on test only (sequential, the reference, on both)
+VAL_METHODS = {d: [m for m, sweep in config[d]["decode"]["methods"].items()
+                   if m == "sequential" or len(knob_grid(sweep)) > 1] for d in DOMAINS}
 ALL_METHODS = sorted({m for ms in METHODS.values() for m in ms})
-TABLE_NAMES = ["table1", "table2", "claims", "decoding_sweep", "decoding_sweep_by_band"]
+
+
+def decode_jobs(domain, split):
+    """The decode jobs of a split: one per method, or one per grid of a method whose sweep is a list of
+    grids ('mi.0', 'mi.1', ...: smaller jobs that pack onto the cores and a cluster's nodes)."""
+    out = []
+    for method, sweep in config[domain]["decode"]["methods"].items():
+        if split == "val" and method not in VAL_METHODS[domain]:
+            continue
+        parts = len(sweep) if isinstance(sweep, list) and len(sweep) > 1 else 0
+        out += [f"{method}.{i}" for i in range(parts)] if parts else [method]
+    return out
+
+
+DECODE_JOB = "(" + "|".join(ALL_METHODS) + r")(\.[0-9]+)?"
+TABLE_NAMES = ["table1", "table2", "claims", "frontier", "knob_choice", "decoding_sweep", "decoding_sweep_by_band"]
 GPU = gpu_jobs(config)   # 1 when the config puts the models on CUDA: decided by the config, not this host
 
 
@@ -132,15 +150,15 @@ def cached_checkpoint(domain):
 def decode_inputs(wc):
     inputs = {"config": slice_path(wc.domain, "decode"), "model": f"{RESULTS}/{wc.domain}/mdm/model.pt",
               "data": data_manifest(wc.domain)}
-    if wc.method == "mi":
+    if wc.job.split(".")[0] == "mi":
         inputs["head"] = f"{RESULTS}/{wc.domain}/estimator/head.pt"
     return inputs
 
 
 def table_inputs(wc):
     return {"config": slice_path(wc.domain, "tables"), "eval": f"{RESULTS}/{wc.domain}/estimator/eval.json",
-            "decodes": expand(f"{RESULTS}/{wc.domain}/decode/{{split}}/{{method}}.csv", split=["val", "test"],
-                              method=METHODS[wc.domain]),
+            "decodes": [f"{RESULTS}/{wc.domain}/decode/{split}/{job}.csv" for split in ("val", "test")
+                        for job in decode_jobs(wc.domain, split)],
             "analyses": analysis_dirs(wc.domain)}
 
 
@@ -153,7 +171,8 @@ def notebook_path(path):
 NOTEBOOK_INPUTS = {
     "fig3_decoding": [f"{RESULTS}/tables/decoding_sweep.csv", f"{RESULTS}/tables/panels.json"],
     "table1_estimator": [f"{RESULTS}/tables/table1.csv"],
-    "table2_decoding": [f"{RESULTS}/tables/table2.csv"],
+    "table2_decoding": [f"{RESULTS}/tables/table2.csv", f"{RESULTS}/tables/frontier.csv",
+                        f"{RESULTS}/tables/knob_choice.csv"],
     "claims": [f"{RESULTS}/tables/claims.csv"],
 }
 NOTEBOOK_PATHS = {nb: os.path.join(NOTEBOOKS, f"{nb}.ipynb") for nb in NOTEBOOK_INPUTS}

@@ -106,21 +106,23 @@ rule eval_estimator:
         "--relations {output.relations} --example {output.example} 2>&1 | tee {log}"
 
 
-rule decode:
+rule decode:  # one method's sweep (or one grid of it, job 'mi.1') on one split
     input:
         unpack(decode_inputs),
     output:
-        f"{RESULTS}/{{domain}}/decode/{{split}}/{{method}}.csv",
+        f"{RESULTS}/{{domain}}/decode/{{split}}/{{job}}.csv",
     wildcard_constraints:
         split="val|test",
-        method="|".join(ALL_METHODS),
+        job=DECODE_JOB,
     params:
         head=lambda wc, input: f"--estimator {input.head}" if "head" in input.keys() else "",
         data=lambda wc, input: os.path.dirname(input.data),
+        method=lambda wc: wc.job.split(".")[0],
+        part=lambda wc: f"--part {wc.job.split('.')[1]}" if "." in wc.job else "",
     log:
-        f"{RESULTS}/logs/{{domain}}_decode_{{split}}_{{method}}.log",
+        f"{RESULTS}/logs/{{domain}}_decode_{{split}}_{{job}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/decode/{{domain}}_{{split}}_{{method}}.tsv"
+        f"{RESULTS}/benchmarks/decode/{{domain}}_{{split}}_{{job}}.tsv"
     threads: 1  # many small batched passes: two single-thread jobs side by side beat one two-thread job
     resources:
         mem_mb=res("decode", "mem_mb"),
@@ -131,7 +133,7 @@ rule decode:
     shell:
         "python -m mdmi --threads {threads} decode --config {input.config} --domain {wildcards.domain} "
         "--data {params.data} --model {input.model} {params.head} --split {wildcards.split} "
-        "--method {wildcards.method} --out {output} 2>&1 | tee {log}"
+        "--method {params.method} {params.part} --out {output} 2>&1 | tee {log}"
 
 
 # tables and combine_tables aggregate small CSVs (2-5 s, < 0.4 GB at the default scale): on a cluster they run

@@ -20,7 +20,7 @@ def add_arguments(p) -> None:
     p.add_argument("--model", help="trained MDM (default: the shipped data/sudoku/pretrained/model.pt, checksum verified)")
     p.add_argument("--method", default="sequential", choices=["sequential", "topk", "threshold", "eb", "mi", "mi-exact"],
                    help="decoder (default sequential: one cell per pass, margin order)")
-    p.add_argument("--knob", action="append", help="decoder knob name=value (repeatable), e.g. --knob eps=0.02")
+    p.add_argument("--knob", action="append", help="decoder knob name=value (repeatable), e.g. --knob gamma=0.4 --knob lam=2")
     p.add_argument("--estimator", help="trained MI head for --method mi")
     p.add_argument("--loops", type=int, help="loops per pass of a looped model (default: config/default.yaml's "
                    "sudoku.inference_loops for the shipped model, else as trained)")
