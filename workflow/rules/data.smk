@@ -17,6 +17,7 @@ rule data:
     benchmark:
         f"{RESULTS}/benchmarks/data/{{domain}}.tsv"
     threads: config["threads"]
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=res("data", "mem_mb"),
         runtime=res("data", "runtime"),
@@ -42,6 +43,7 @@ rule analysis:  # one of a domain's declared analyses (e.g. MI maps vs structure
     benchmark:
         f"{RESULTS}/benchmarks/analysis/{{domain}}_{{name}}.tsv"
     threads: config["threads"]
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=res("analysis", "mem_mb"),
         runtime=res("analysis", "runtime"),

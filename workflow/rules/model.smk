@@ -18,6 +18,7 @@ rule train_mdm:  # or, with <domain>.checkpoint set, verify and adopt a supplied
     benchmark:
         f"{RESULTS}/benchmarks/train_mdm/{{domain}}.tsv"
     threads: config["threads"]
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=res("train_mdm", "mem_mb"),
         runtime=res("train_mdm", "runtime"),
@@ -43,9 +44,7 @@ rule label:
     benchmark:
         f"{RESULTS}/benchmarks/label/{{domain}}_{{split}}.tsv"
     threads: config["threads"]
-    # the MI chain (labels, estimator, then MI decoding) before the single-thread decodes, which then pair
-    # up on the cores; started last, a two-thread job waited for a core while one decode ran alone
-    priority: 1
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=res("label", "mem_mb"),
         runtime=res("label", "runtime"),
@@ -71,7 +70,7 @@ rule train_estimator:
     benchmark:
         f"{RESULTS}/benchmarks/train_estimator/{{domain}}.tsv"
     threads: config["threads"]
-    priority: 1  # as label's
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=res("train_estimator", "mem_mb"),
         runtime=res("train_estimator", "runtime"),
@@ -96,6 +95,7 @@ rule eval_estimator:
     benchmark:
         f"{RESULTS}/benchmarks/eval_estimator/{{domain}}.tsv"
     threads: config["threads"]
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=res("eval_estimator", "mem_mb"),
         runtime=res("eval_estimator", "runtime"),
@@ -124,6 +124,7 @@ rule decode:  # one method's sweep (or one grid of it, job 'mi.1') on one split
     benchmark:
         f"{RESULTS}/benchmarks/decode/{{domain}}_{{split}}_{{job}}.tsv"
     threads: 1  # many small batched passes: two single-thread jobs side by side beat one two-thread job
+    priority: decode_priority   # long jobs first, after the multi-thread chain
     resources:
         mem_mb=res("decode", "mem_mb"),
         runtime=res("decode", "runtime"),
