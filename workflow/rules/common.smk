@@ -70,8 +70,10 @@ def decode_jobs(domain, split):
 # A job of config["threads"] threads starts only when that many cores are free; once single-thread decodes
 # hold the cores, each freed core goes to the next ready decode and the multi-thread jobs starve until the
 # decodes run out (measured: a fresh default run labelled the protein family 30 minutes in). Whenever every
-# core is free, the highest priority wins: these jobs, then the long decodes, then the short ones.
-CHAIN_PRIORITY = 3
+# core is free, the highest priority wins: these jobs, then the long decodes, then the short ones. Snakemake's
+# MILP scheduler maximises the *sum* of the chosen jobs' priorities, so a chain job must outweigh a core-full
+# of decodes (two at priority 2 beat one at 3): 100 holds up to 49 cores.
+CHAIN_PRIORITY = 100
 
 
 def decode_priority(wc):

@@ -11,7 +11,7 @@ rule resolved_config:  # the whole validated config: shared rules, notebooks and
     log:
         f"{RESULTS}/logs/config_full.log",
     localrule: True
-    priority: CHAIN_PRIORITY + 1   # milliseconds; never left behind the decodes (it gates its stage's jobs)
+    priority: 10 * CHAIN_PRIORITY   # milliseconds; never left behind the decodes (it gates its stage's jobs)
     shell:  # no Python start-up: Snakemake runs a run: block in a new process (~3 s a job)
         "printf %s {params.text} | base64 -d | gunzip > {output}.tmp && mv {output}.tmp {output}"
 
@@ -24,7 +24,7 @@ rule config_file:  # results/config.yaml: the same file under a name that does n
     log:
         f"{RESULTS}/logs/config_file.log",
     localrule: True
-    priority: CHAIN_PRIORITY + 1   # milliseconds; never left behind the decodes (it gates its stage's jobs)
+    priority: 10 * CHAIN_PRIORITY   # milliseconds; never left behind the decodes (it gates its stage's jobs)
     shell:
         "cp {input} {output}.tmp && mv {output}.tmp {output}"
 
@@ -40,6 +40,6 @@ rule config_slice:  # one (domain, stage) slice: what that stage's commands may 
     log:
         f"{RESULTS}/logs/config_{{domain}}_{{stage}}-{{digest}}.log",
     localrule: True
-    priority: CHAIN_PRIORITY + 1   # milliseconds; never left behind the decodes (it gates its stage's jobs)
+    priority: 10 * CHAIN_PRIORITY   # milliseconds; never left behind the decodes (it gates its stage's jobs)
     shell:
         "printf %s {params.text} | base64 -d | gunzip > {output}.tmp && mv {output}.tmp {output}"
