@@ -121,6 +121,8 @@ def test_bad_arguments_raise_clear_errors(model):
         decode(model, x, "sequential", order="random")
     with pytest.raises(ValueError, match="eps does nothing with rule=budget"):
         decode(model, x, "mi-exact", eps=0.1)                     # the default rule takes gamma and lam
+    with pytest.raises(ValueError, match="unknown MI rule 'bogus'"):
+        decode(model, x, "mi-exact", rule="bogus", eps=0.1)        # one line, not a KeyError
     with pytest.raises(ValueError, match="lam does nothing with rule=tc"):
         decode(model, x, "mi-exact", rule="tc", lam=1.0)
     from mdmi.decoding import check_knobs

@@ -266,6 +266,8 @@ def _resolve_rule(knobs: dict) -> str:
     """The MI rule of a knob set, checking that its knobs belong to it (eps to prefix/pairwise,
     gamma to budget/tc, lam to budget)."""
     rule = knobs.get("rule", DEFAULT_RULE)
+    if rule not in MI_RULES:
+        raise UsageError(f"unknown MI rule {rule!r}: use one of {', '.join(MI_RULES)}")
     uses = {"budget": {"gamma", "lam"}, "tc": {"gamma"}, "prefix": {"eps"}, "pairwise": {"eps"}}
     for name in ("eps", "gamma", "lam"):
         if name in knobs and name not in uses.get(rule, set()):
@@ -286,7 +288,9 @@ def decode(model, tokens: torch.Tensor, method: str, *, estimator=None, order: s
     1.0, 1.0, 0.01; giving one that the MI rule does not use is an error, never silently ignored.
     """
     check_knobs(method, {})
-    if method in ("mi", "mi-exact"):
+    if rule not in MI_RULES:
+        raise UsageError(f"unknown MI rule {rule!r}: use one of {', '.join(MI_RULES)}")
+    if method in ("mi", "mi-exact"):     # the rule takes the knobs given
         _resolve_rule({"rule": rule, **{n: v for n, v in (("eps", eps), ("gamma", gamma), ("lam", lam))
                                         if v is not None}})
     gamma = 1.0 if gamma is None else gamma
@@ -294,8 +298,6 @@ def decode(model, tokens: torch.Tensor, method: str, *, estimator=None, order: s
     eps = 0.01 if eps is None else eps
     if method == "mi" and estimator is None:
         raise UsageError("method 'mi' needs a trained estimator (estimator=...)")
-    if rule not in MI_RULES:
-        raise UsageError(f"unknown MI rule {rule!r}: use one of {', '.join(MI_RULES)}")
     if fill not in ("argmax", "sample"):
         raise UsageError(f"unknown fill {fill!r}: use 'argmax' or 'sample'")
     knobs = dict(eps=float(eps), gamma=float(gamma), lam=float(lam), rule=rule, min_conf=float(min_conf),
