@@ -258,11 +258,10 @@ def cmd_tables(args):
             t1 = pd.concat([t1, extra], ignore_index=True)
     write_table(t1, out / "table1")
     rules, guards = cfg["claims"], dcfg["decode"].get("guards")
-    choice = dict(level=rules["level"], reps=rules["bootstrap"], seed=cfg["seed"])
-    t2 = report.table2(domain.name, val, test, metric, tol, scale, extras, ev.get("model", ""), guards, **choice)
+    choice = report.knob_choice(val, test, metric, tol, guards, rules["level"], rules["bootstrap"], cfg["seed"])
+    chosen, ref_knob, knob_table = choice
+    t2 = report.table2(domain.name, val, test, metric, tol, scale, extras, ev.get("model", ""), guards, choice=choice)
     write_table(t2, out / "table2")
-    chosen, ref_knob, knob_table = report.choose_knobs(val, metric, tol, guards, details=True, **choice)
-    chosen.update(report.single_settings(test, chosen))
     write_table(knob_table.assign(domain=domain.name, scale=scale), out / "knob_choice")
     write_table(report.frontier(domain.name, test, chosen, ref_knob, metric, rules, cfg["seed"]).assign(scale=scale),
                 out / "frontier")

@@ -59,19 +59,18 @@ def guards_ok(point, ref, guards: dict | None) -> bool:
     return True
 
 
-def _lower_bound(val: pd.DataFrame, method: str, knob: str, ref_knob: str, metric: str, level: float,
-                 reps: int, seed: int) -> tuple[float, float, int]:
-    """(difference, one-sided ``level`` lower bound, n) of mean quality, method/knob minus the
-    sequential reference, paired over the sequences both decoded (bootstrap over those sequences)."""
-    seqs = np.sort(val[(val.method == method) & (val.knob == knob)].seq.unique())
-    q_m = _per_seq(val, method, knob, metric, seqs)
-    q_s = _per_seq(val, "sequential", ref_knob, metric, seqs)
+def paired_difference(rows: pd.DataFrame, method: str, knob: str, ref_knob: str, metric: str, level: float,
+                      reps: int, seed: int) -> Estimate:
+    """Mean ``metric`` of method/knob minus sequential decoding's (``ref_knob``), paired over the
+    sequences the method decoded, with its ``level`` percentile-bootstrap interval over them;
+    sequences whose quality is undefined (NaN) count for neither side."""
+    seqs = np.sort(rows[(rows.method == method) & (rows.knob == knob)].seq.unique())
+    q_m = _per_seq(rows, method, knob, metric, seqs)
+    q_s = _per_seq(rows, "sequential", ref_knob, metric, seqs)
     ok = np.isfinite(q_m) & np.isfinite(q_s)
     if not ok.any():
-        return float("nan"), float("nan"), len(seqs)
-    w = resample_weights(len(seqs), reps, seed)
-    est = interval(w, lambda m: _qmean(m, q_m, ok) - _qmean(m, q_s, ok), level=2 * level - 1)
-    return est.value, est.low, len(seqs)
+        return Estimate(float("nan"), float("nan"), float("nan"), len(seqs))
+    return interval(resample_weights(len(seqs), reps, seed), lambda m: _qmean(m, q_m, ok) - _qmean(m, q_s, ok), level)
 
 
 def choose_knobs(val: pd.DataFrame, metric: str, tolerance: float, guards: dict | None = None,
@@ -89,9 +88,10 @@ def choose_knobs(val: pd.DataFrame, metric: str, tolerance: float, guards: dict 
         seqs = mrows.seq.unique()
         ref = _points(val[(val.method == "sequential") & (val.knob == ref_knob)], metric, seqs, guards).iloc[0]
         pts = _points(mrows, metric, guards=guards)
-        bounds = [_lower_bound(val, method, k, ref_knob, metric, level, reps, seed) for k in pts.knob]
-        pts["difference"] = [b[0] for b in bounds]
-        pts["lower_bound"] = [b[1] for b in bounds]
+        # a two-sided (2 level - 1) interval's lower end is the one-sided level lower bound
+        bounds = [paired_difference(val, method, k, ref_knob, metric, 2 * level - 1, reps, seed) for k in pts.knob]
+        pts["difference"] = [b.value for b in bounds]
+        pts["lower_bound"] = [b.low for b in bounds]
         pts["guards_ok"] = [guards_ok(r, ref, guards) for _, r in pts.iterrows()]
         pts["clears"] = (pts.lower_bound >= -tolerance - 1e-12) & pts.guards_ok
         ok = pts[pts.clears]
@@ -123,14 +123,23 @@ def single_settings(test: pd.DataFrame, chosen: dict) -> dict:
     return out
 
 
+def knob_choice(val: pd.DataFrame, test: pd.DataFrame, metric: str, tolerance: float, guards: dict | None = None,
+                level: float = 0.95, reps: int = 1000, seed: int = 0) -> tuple[dict, str, pd.DataFrame]:
+    """:func:`choose_knobs` with details, plus the methods decoded on test only (one setting):
+    (chosen {method: knob}, ref_knob, table of every validation setting)."""
+    chosen, ref_knob, table = choose_knobs(val, metric, tolerance, guards, level, reps, seed, details=True)
+    chosen.update(single_settings(test, chosen))
+    return chosen, ref_knob, table
+
+
 def table2(domain: str, val: pd.DataFrame, test: pd.DataFrame, metric: str, tolerance: float,
            scale: str, extras: tuple = ("cell_acc",), model: str = "", guards: dict | None = None,
-           level: float = 0.95, reps: int = 1000, seed: int = 0) -> pd.DataFrame:
+           level: float = 0.95, reps: int = 1000, seed: int = 0, choice: tuple | None = None) -> pd.DataFrame:
     """Decoding: per method its validation-chosen knob, evaluated on test, with its validation
     numbers beside (``val_*``) and its wall-clock speed-up over sequential decoding on the same
-    test sequences (the MI head's time included)."""
-    chosen, ref_knob, choice = choose_knobs(val, metric, tolerance, guards, level, reps, seed, details=True)
-    chosen.update(single_settings(test, chosen))
+    test sequences (the MI head's time included). ``choice``: a :func:`knob_choice` result already
+    computed (else computed here)."""
+    chosen, ref_knob, choice = choice or knob_choice(val, test, metric, tolerance, guards, level, reps, seed)
     rows = []
     for method, knob in chosen.items():
         mt = test[(test.method == method) & (test.knob == knob)]
@@ -267,12 +276,8 @@ def floor_check(test: pd.DataFrame, metric: str, ref_knob: str, rules: dict, see
     interval of its difference lies wholly below -quality_margin; None without an all-at-once row."""
     if "all-at-once" not in set(test.method):
         return None, None
-    seqs = np.sort(test[test.method == "all-at-once"].seq.unique())
-    q_a = _per_seq(test, "all-at-once", test[test.method == "all-at-once"].knob.iloc[0], metric, seqs)
-    q_s = _per_seq(test, "sequential", ref_knob, metric, seqs)
-    ok = np.isfinite(q_a) & np.isfinite(q_s)
-    w = resample_weights(len(seqs), rules["bootstrap"], seed + 2)
-    est = interval(w, lambda m: _qmean(m, q_a, ok) - _qmean(m, q_s, ok), rules["level"])
+    knob = test[test.method == "all-at-once"].knob.iloc[0]
+    est = paired_difference(test, "all-at-once", knob, ref_knob, metric, rules["level"], rules["bootstrap"], seed + 2)
     return bool(est.high < -rules["quality_margin"]), est
 
 
