@@ -69,7 +69,7 @@ def decode_jobs(domain, split):
 # Scheduling on a few cores: the multi-thread jobs (data, MDM, labels, estimator, evaluation, analyses) first.
 # A job of config["threads"] threads starts only when that many cores are free; once single-thread decodes
 # hold the cores, each freed core goes to the next ready decode and the multi-thread jobs starve until the
-# decodes run out (measured: a fresh default run labelled the protein family 30 minutes in). Whenever every
+# decodes run out (measured: a fresh default run labelled one domain's data 30 minutes in). Whenever every
 # core is free, the highest priority wins: these jobs, then the long decodes, then the short ones. Snakemake's
 # MILP scheduler maximises the *sum* of the chosen jobs' priorities, so a chain job must outweigh a core-full
 # of decodes (two at priority 2 beat one at 3): 100 holds up to 49 cores.
