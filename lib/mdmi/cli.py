@@ -141,6 +141,8 @@ def cmd_label(args):
         from .train_mdm import random_mask
         pick = complete[torch.randperm(complete.shape[0], generator=gen)[:256]]
         starts, _, _ = random_mask(pick, lcfg["mask_min"], lcfg["mask_max"], model.mask_id, gen, pad_id(model))
+        if hasattr(domain, "label_starts"):         # a domain's own start states, shaped like its tasks
+            starts = domain.label_starts(Path(args.data), gen)
         n = lcfg["train_states"]
     else:
         task = domain.load_task(Path(args.data), args.split)

@@ -50,6 +50,12 @@ def sample_states(model, starts: torch.Tensor, complete: torch.Tensor, n_states:
         xm, _, _ = random_mask(complete[idx], cfg["mask_min"], cfg["mask_max"], model.mask_id, gen, pad_id(model))
         out.append(xm)
         kinds += ["random"] * n_rand
+    width = max(x.shape[1] for x in out)
+    if any(x.shape[1] != width for x in out):   # starts and complete sequences right-padded to different widths
+        pad = pad_id(model)
+        if pad is None:
+            raise ValueError("sample_states: starts and complete sequences differ in length and the model has no pad_id")
+        out = [torch.nn.functional.pad(x, (0, width - x.shape[1]), value=pad) for x in out]
     return torch.cat(out), kinds
 
 

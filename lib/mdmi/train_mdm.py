@@ -161,7 +161,7 @@ def train_mdm(domain, cfg: dict, data_dir: Path, out_path: Path, ckpt_path: Path
     ``stop_after``: leave after that step with a checkpoint and no model (a time-sliced or
     interrupted run); the next call resumes from it.
     """
-    mcfg, tcfg = cfg["model"], cfg["train"]
+    mcfg = cfg.get("model", {})
     if getattr(domain, "pretrained", False):
         model = domain.build_model(mcfg)           # fails here, with what to do, if the weights are missing
         out = {"domain": domain.name, "domain_cfg": domain.cfg, "model_cfg": mcfg, "state_dict": None,
@@ -169,6 +169,7 @@ def train_mdm(domain, cfg: dict, data_dir: Path, out_path: Path, ckpt_path: Path
         log.info("pretrained backbone %s: nothing to train", domain.backbone)
         save_torch(out_path, out)
         return out
+    tcfg = cfg["train"]
     gen = seed_everything(int(cfg["seed"]))
     if hasattr(domain, "model_config"):             # what the data fix, e.g. a family's number of columns
         mcfg = domain.model_config(mcfg, data_dir)

@@ -16,7 +16,7 @@ from collections import Counter
 import numpy as np
 import torch
 
-from ...protocol import forward_chunked
+from ...pseudo_likelihood import pseudo_log_likelihood
 
 
 def low_complexity(seq: str, window: int = 12, min_entropy: float = 2.2) -> float:
@@ -43,34 +43,8 @@ def longest_run(seq: str) -> int:
     return best
 
 
-@torch.inference_mode()
 def pseudo_perplexity(model, tokens: torch.Tensor, positions: list[list[int]], max_batch: int = 256,
                       max_positions: int = 32) -> list[float]:
-    """Per sequence exp(mean_i -log p(x_i | rest)) over its listed positions (subsampled evenly).
-
-    tokens: LongTensor[N, L] complete sequences (padding allowed); positions: per sequence.
-    """
-    seqs, where, owner = [], [], []
-    for n, pos in enumerate(positions):
-        if len(pos) > max_positions:
-            pos = [pos[int(k)] for k in np.linspace(0, len(pos) - 1, max_positions).round()]
-        for i in pos:
-            x = tokens[n].clone()
-            x[i] = model.mask_id
-            seqs.append(x)
-            where.append(i)
-            owner.append(n)
-    out = [float("nan")] * len(positions)
-    if not seqs:
-        return out
-    batch = torch.stack(seqs)
-    logits = forward_chunked(model, batch, max_batch)
-    logp = torch.log_softmax(logits.float(), -1).cpu()
-    idx = torch.arange(len(seqs))
-    w, owner_t = torch.tensor(where), torch.tensor(owner)
-    nll = -logp[idx, w, tokens.cpu()[owner_t, w]]
-    for n in range(len(positions)):
-        m = owner_t == n
-        if m.any():
-            out[n] = float(torch.exp(nll[m].mean()))
-    return out
+    """Per sequence exp(mean_i -log p(x_i | rest)) over its listed positions (subsampled evenly): the
+    exponential of minus :func:`mdmi.pseudo_likelihood.pseudo_log_likelihood`."""
+    return [math.exp(-v) for v in pseudo_log_likelihood(model, tokens, positions, max_batch, max_positions)]
