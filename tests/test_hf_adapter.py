@@ -131,3 +131,21 @@ def test_antiberty_recovers_masked_residues(antiberty):
     assert hidden.shape == (1, len(seq), 512)
     acc = (logits[0, hide].argmax(-1) == x[0, hide]).float().mean().item()
     assert acc > 0.7, acc
+
+
+def test_protein_domain_takes_a_hf_backbone(tiny_esm2):
+    """protein.backbone: hf (config/esm2_650m.yaml's switch) builds the adapter from protein.hf.source."""
+    from mdmi.config import ConfigError, load_config, validate
+    from mdmi.domains import get_domain
+    from mdmi.config import domain_config
+    folder, _ = tiny_esm2
+    from mdmi.config import CONFIG_DIR
+    cfg = load_config(CONFIG_DIR / "esm2_650m.yaml")
+    cfg["protein"]["hf"] = {"source": str(folder)}
+    d = get_domain("protein", domain_config(cfg, "protein"))
+    net = d.build_model(cfg["protein"]["model"])
+    assert d.pretrained and net.num_values == 20 and net.pad_id == d.pad_id and net.mask_id == d.mask_id
+    assert str(folder) in net.label
+    del cfg["protein"]["hf"]
+    with pytest.raises(ConfigError, match="protein.hf"):
+        validate(cfg)

@@ -155,7 +155,9 @@ def load_hf_masked_lm(source: str, alphabet: str, hidden_layer: int = -1, vocab:
     folder = resolve_source(source)
     if not (folder / "config.json").exists():
         raise HFModelError(f"{folder}: no config.json; a transformers model folder names its architecture there")
+    from transformers.utils import logging as hf_logging
     config = AutoConfig.from_pretrained(folder)
+    hf_logging.set_verbosity_error()        # transformers' notices about generation APIs a masked LM never uses
     try:
         lm = AutoModelForMaskedLM.from_config(config)
     except ValueError as e:          # a config of an architecture with no masked-LM head

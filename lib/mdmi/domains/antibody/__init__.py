@@ -25,6 +25,11 @@ def _validate(section: dict, source: str) -> None:
         raise ConfigError(f"{source}: antibody.data val_fraction + test_fraction leave no training genes; lower them")
 
 
+def _infill_command():
+    from . import infill
+    return infill.HELP, infill.add_arguments, infill.run
+
+
 SPEC = DomainSpec(
     name="antibody",
     title="Antibodies",
@@ -38,5 +43,6 @@ SPEC = DomainSpec(
     figures=(Figure("fig5", "notebooks/fig5_antibody_mi.ipynb", caption="workflow/report/fig5_antibody_mi.rst",
                     inputs=("antibody/analysis/regions", "tables/regions.csv"), files=("tables/regions.csv",)),),
     fig3_metrics=("pll", "recovery"),
+    commands={"infill": _infill_command},
     docs="antibodies: AntiBERTy (pretrained, from PyPI) on IMGT germline chains; MI maps vs IMGT regions",
 )

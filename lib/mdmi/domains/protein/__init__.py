@@ -16,7 +16,7 @@ SPEC = DomainSpec(
     title="Proteins",
     make=lazy(f"{__name__}.domain", "ProteinDomain"),
     schema=yaml.safe_load((Path(__file__).with_name("schema.yaml")).read_text()),
-    stage_keys={"tasks": "data", "backbone": "model", "weights": "model", "hidden_layer": "model",
+    stage_keys={"tasks": "data", "backbone": "model", "weights": "model", "hf": "model", "hidden_layer": "model",
                 "contacts": "analysis", "quality": "decode", "claims": "tables", "ablation": "none"},
     shipped_inputs=lazy(_WORKFLOW, "shipped_inputs"),
     validate=lazy(_WORKFLOW, "validate"),

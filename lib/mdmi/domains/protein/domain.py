@@ -53,7 +53,7 @@ class ProteinDomain:
 
     @property
     def pretrained(self) -> bool:
-        return self.backbone.startswith("esmc")
+        return self.backbone.startswith("esmc") or self.backbone == "hf"
 
     @property
     def family(self) -> bool:
@@ -71,6 +71,8 @@ class ProteinDomain:
     def model_label(self, n_params: int | None = None, columns: int | None = None) -> str:
         """How every output names the model; a model trained here (the family model, the fallback) is never
         passed off as ESM-C: its label starts with FALLBACK (a stand-in for the paper's pretrained model)."""
+        if self.backbone == "hf":
+            return f"{self.cfg['hf']['source']} (pretrained masked LM)"
         if self.pretrained:
             return f"ESM-C {self.backbone.split('_')[1].upper()} (pretrained)"
         size = f" {n_params / 1e6:.2f}M" if n_params else ""
@@ -171,6 +173,11 @@ class ProteinDomain:
 
     # ---------------------------------------------------------------- model
     def build_model(self, model_cfg: dict) -> torch.nn.Module:
+        if self.backbone == "hf":            # any transformers masked LM, e.g. ESM-2 (mdmi.models.hf_masked_lm)
+            from ...models.hf_masked_lm import load_hf_masked_lm
+            hf = self.cfg["hf"]
+            return load_hf_masked_lm(hf["source"], AMINO_ACIDS, int(self.cfg.get("hidden_layer", -1)),
+                                     vocab=hf.get("vocab"), sha256=hf.get("sha256"), label=self.model_label())
         if self.pretrained:
             net = load_pretrained(self.backbone, self.cfg.get("weights"), torch.device("cpu"))
             return ESMCMaskedModel(net, int(self.cfg.get("hidden_layer", -1)), label=self.model_label())

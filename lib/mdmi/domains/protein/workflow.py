@@ -45,6 +45,9 @@ def validate(section: dict, source: str) -> None:
         raise ConfigError(f"{source}: protein.data.min_length must be <= max_length")
     if d["source"] == "online" and "online" not in d:
         raise ConfigError(f"{source}: protein.data.source is 'online' but protein.data.online is missing")
+    if section["backbone"] == "hf" and not section.get("hf"):
+        raise ConfigError(f"{source}: protein.backbone is 'hf' but protein.hf (source: a hub id or model folder) is "
+                          f"missing; e.g. hf: {{source: facebook/esm2_t33_650M_UR50D}}")
     if section["backbone"] == "family" and "family" not in section["model"]:
         raise ConfigError(f"{source}: protein.backbone is 'family' but protein.model.family (rank, penalty) is missing; "
                           f"add it (config/base.yaml has the defaults)")
