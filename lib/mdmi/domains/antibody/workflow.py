@@ -226,7 +226,7 @@ def sampling(domain, model, head, data_dir: Path, out_dir: Path, cfg: dict, devi
         for r in range(reps):
             est = head if method == "mi" else None
             res = decode(model, task.init, method, estimator=est, fill="sample", temperature=temp,
-                         seed=seed0 + 1000 * offset + r, max_batch=domain.cfg["decode"]["max_batch"], **knobs)
+                         seed=seed0 + 1000 * offset + r, max_batch=int(s["max_batch"]), **knobs)
             passes.setdefault(name, []).append(res.passes.float().numpy())
             for k, row in enumerate(res.tokens.tolist()):
                 filled = "".join(AMINO_ACIDS[row[i]] for i in torch_nonzero(masked[k]))
