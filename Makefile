@@ -26,6 +26,7 @@ setup: $(STAMP)
 
 paper: $(STAMP)
 	$(BIN)/python -m mdmi unlock-stale
+	$(BIN)/python -m mdmi check-results --fix
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) --resources gpu=$(GPUS) --configfile $(CONFIG) $(SMK_RETRAIN) --rerun-incomplete --printshellcmds
 	$(MAKE) --no-print-directory report
 

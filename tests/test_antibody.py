@@ -77,7 +77,10 @@ def infill(*args):
 
 @pytest.mark.parametrize("text, message", [
     ("EVQLVESGGGLVQPGGSLRLSCAAS", "nothing to fill"),
-    ("EVQLVE#GGJLVQ", "letter 'J' at position 10"),
+    ("EVQLVE#GGJLVQ", "'J' at position 10 is ambiguous"),
+    ("EVQL-VE#GG", "'-' at position 5 is an alignment gap"),
+    ("EVQL*VE#GG", "'*' at position 5 is a stop inside the chain"),
+    ("EVQLXVE#GG", "'X' at position 5 is an unknown residue: write #"),
     ("missing/file.fasta", "no such file"),
 ])
 def test_infill_rejects_bad_sequences_in_one_line(text, message):
@@ -122,3 +125,13 @@ def test_quality_scores_a_native_completion(chains):
     worse[0, sorted(span)] = AA.index("W")
     assert d.quality(worse, task, model).pll[0] < q.pll[0]
     assert torch.equal(init[0] == 20, torch.tensor([k in span for k in range(len(c.sequence))]))
+
+
+def test_infill_reads_sequences_as_users_have_them():
+    """Lower case is upper-cased, white space and one trailing stop dropped, '_' is a mask: the documented policy."""
+    from mdmi.domains.antibody.infill import encode_checked, read_input
+    from mdmi.domains.antibody.germlines import AMINO_ACIDS
+    [(name, seq)] = read_input("evql ves_g gglv*")
+    assert (name, seq) == ("input", "EVQLVES#GGGLV")
+    ids = encode_checked(name, seq, AMINO_ACIDS, 99, None)
+    assert ids[7] == 99 and ids[0] == AMINO_ACIDS.index("E")

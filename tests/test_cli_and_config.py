@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from mdmi.config import ConfigError, knob_grid, load_config, validate
+from mdmi.errors import MdmiError
 from conftest import resolved_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +48,48 @@ def test_config_errors_name_the_key(tmp_path):
         load_config(tmp_path / "x.yaml")
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+def _set(cfg: dict, dotted: str, value):
+    *path, last = dotted.split(".")
+    node = cfg
+    for key in path:
+        node = node[key]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+
+
+DELETE = object()
+
+
+# The config-mistake rows of docs/design.md's fault table: each gives one line naming the key (at dry-run
+# time too: the Snakefile calls the same validate()).
+@pytest.mark.parametrize("key, value, match", [
+    ("threads", 0, "threads"),
+    ("seed", -1, "seed"),
+    ("device", "gpu", "device"),
+    ("domains", ["sudoku", "chess"], "chess"),
+    ("domains", [], "domains"),
+    ("plugins", ["no/such/plugin.py"], "plugin"),
+    ("claims.level", 1.5, "claims/level"),
+    ("claims.bootstrap", 0, "claims/bootstrap"),
+    ("sudoku.decode.quality_tolerance", -0.02, "quality_tolerance"),
+    ("sudoku.labels.skip_tol", -0.001, "skip_tol"),
+    ("sudoku.labels.max_batch", 0, "max_batch"),
+    ("sudoku.decode.methods.eb", {"gamma": []}, "gamma"),
+    ("sudoku.decode.methods", {}, "methods"),
+    ("sudoku.data.test_puzzles", DELETE, "test_puzzles"),
+    ("antibody.sampling.repeats", 0, "repeats"),
+    ("antibody.sampling.max_batch", DELETE, "max_batch"),
+])
+def test_config_mistakes_name_the_key(key, value, match):
+    cfg = resolved_config(ROOT / "config" / "ci.yaml")
+    _set(cfg, key, value)
+    with pytest.raises(MdmiError, match=match) as e:
+        validate(cfg)
+    assert "\n" not in str(e.value).strip()
 
 
 def test_knob_grid_expands_sweeps():

@@ -131,6 +131,24 @@ def test_puzzle_io_errors_name_the_line(tmp_path):
         parse_lines(["# only a comment", ""], 2)
     with pytest.raises(PuzzleError, match="not found"):
         read_puzzles(tmp_path / "missing.txt", 2)
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes(good.encode() + b" # caf\xe9\n")
+    with pytest.raises(PuzzleError, match="not a UTF-8 text file"):
+        read_puzzles(latin1, 2)
+
+
+def test_puzzle_files_as_editors_write_them(tmp_path):
+    """A byte-order mark, Windows line ends, trailing spaces, blank lines, comments, gzip: all read."""
+    import gzip
+    good, other = "1.34341221434321", "12..341221434321"
+    text = f"\ufeff# two puzzles\r\n{good}  \r\n\r\n  {other},1234341221434321\t\r\n"
+    plain, packed = tmp_path / "p.txt", tmp_path / "p.txt.gz"
+    plain.write_bytes(text.encode("utf-8"))
+    packed.write_bytes(gzip.compress(text.encode("utf-8")))
+    for path in (plain, packed):
+        pairs = read_puzzles(path, 2)
+        assert [p for p, _ in pairs] == [parse_lines([good], 2)[0][0], parse_lines([other], 2)[0][0]]
+        assert pairs[0][1] is None and pairs[1][1] == [1, 2, 3, 4, 3, 4, 1, 2, 2, 1, 4, 3, 4, 3, 2, 1]
 
 
 def test_augment_preserves_validity():

@@ -252,6 +252,10 @@ def test_solve_command_on_a_user_puzzle_file(ci_run, tmp_path):
         for ln, p in zip(lines, puzzles):
             grid, given = ln.split()[0], p.split(",")[0]
             assert all(g == "0" or g == c for g, c in zip(given, grid))     # givens kept
+        if method == "sequential":    # a long file goes batch by batch: same lines, printed as batches finish
+            b = subprocess.run([sys.executable, "-m", "mdmi", "solve", "--model", str(model), "--batch", "2", str(f)],
+                               capture_output=True, text=True)
+            assert b.returncode == 0 and b.stdout == r.stdout, b.stderr
     bad = tmp_path / "bad.txt"
     bad.write_text("1234\n")
     r = subprocess.run([sys.executable, "-m", "mdmi", "solve", "--model", str(model), str(bad)],
@@ -338,6 +342,42 @@ def test_editing_a_decoding_knob_reruns_only_what_depends_on_it(ci_run, tmp_path
     r = snakemake("-n", "--cores", "2", "--configfile", str(path), cwd=tmp_path)
     jobs = _planned_rules(r.stdout)
     assert not jobs & {"data", "train_mdm", "label", "train_estimator", "analysis", "decode", "tables"}, jobs
+
+
+def test_a_damaged_result_stops_in_one_line_and_make_papers_check_remakes_it(ci_run, tmp_path):
+    """Truncate one decode file of a finished run (a full disk): the tables job refuses it in one line
+    instead of reporting n = 2; `make paper`'s check-results moves it aside, and the rerun remakes it
+    to the same tables. A damaged data file sends its whole data step back."""
+    import shutil
+    shutil.copytree(ci_run / "results", tmp_path / "results")
+    shutil.copytree(ci_run / ".snakemake" / "metadata", tmp_path / ".snakemake" / "metadata")
+    eb = tmp_path / "results" / "sudoku" / "decode" / "test" / "eb.csv"
+    eb.write_text("\n".join(eb.read_text().splitlines()[:3]) + "\n")
+    target = ("results/tables/table2.csv",)
+    r = snakemake(*target, "--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"), cwd=tmp_path)
+    log = (tmp_path / "results" / "logs" / "sudoku_tables.log").read_text()
+    assert r.returncode != 0 and str(eb.relative_to(tmp_path)) in _one_error_line(log)
+    fix = subprocess.run([sys.executable, "-m", "mdmi", "check-results", "--fix"], cwd=tmp_path, env=_env(),
+                         capture_output=True, text=True)
+    assert fix.returncode == 0 and fix.stderr.count("moved") == 1 and "eb.csv" in fix.stderr, fix.stderr
+    r = snakemake(*target, "--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"), cwd=tmp_path)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    out = r.stdout + r.stderr
+    assert "rule decode:" in out and "rule data:" not in out and "rule train_mdm:" not in out
+    for name in ["table2", "claims", "decoding_sweep"]:
+        a = pd.read_csv(ci_run / "results" / "tables" / f"{name}.csv")
+        b = pd.read_csv(tmp_path / "results" / "tables" / f"{name}.csv")
+        keep = [c for c in a.columns if not any(t in c for t in TIMING)]
+        pd.testing.assert_frame_equal(a[keep], b[keep])
+    data = tmp_path / "results" / "potts" / "data"
+    victim = next(p for p in sorted(data.iterdir()) if p.is_file() and p.name != "MANIFEST.json"
+                  and not p.name.startswith("."))
+    victim.write_bytes(victim.read_bytes()[:10])
+    fix = subprocess.run([sys.executable, "-m", "mdmi", "check-results", "--fix"], cwd=tmp_path, env=_env(),
+                         capture_output=True, text=True)
+    assert fix.returncode == 0 and "its step's folder" in fix.stderr and not data.exists(), fix.stderr
+    r = snakemake(*target, "-n", "--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"), cwd=tmp_path)
+    assert "rule data:" in r.stdout + r.stderr, (r.stdout + r.stderr)[-3000:]
 
 
 def test_readme_results_block_is_generated_from_the_tables(ci_run, tmp_path):

@@ -24,7 +24,11 @@ def _setup(args):
     from .config import domain_config, load_config
     from .device import pick_device
     from .domains import get_domain
+    from .integrity import verify_folder
     cfg = load_config(args.config)
+    for folder in [getattr(args, "data", None), *(getattr(args, "analyses", None) or [])]:
+        if folder and Path(folder, "MANIFEST.json").is_file():   # a folder a step filled: as it wrote it?
+            verify_folder(folder)
     if hasattr(args, "domain") and args.domain is None:
         args.domain = cfg["domains"][0]
     if hasattr(args, "domain") and args.domain not in cfg:
@@ -47,12 +51,11 @@ def model_label(model, domain) -> str:
 
 def cmd_data(args):
     """The domain's data step (whatever it involves), then a listing of what it wrote."""
-    from .io import file_sha256, write_json
+    from .integrity import write_manifest
     cfg, dcfg, domain, _ = _setup(args)
     out = Path(args.out)
     domain.make_data(out, threads=cfg["threads"], repo=Path(args.repo))
-    files = {str(f.relative_to(out)): file_sha256(f) for f in sorted(out.rglob("*")) if f.is_file() and f.name != "MANIFEST.json"}
-    write_json(out / "MANIFEST.json", {"domain": domain.name, "scale": cfg["scale"], "files": files})
+    write_manifest(out, domain=domain.name, scale=cfg["scale"])
 
 
 def cmd_analyse(args):
@@ -70,6 +73,8 @@ def cmd_analyse(args):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     analyses[args.name].run(domain, model, head, Path(args.data), out, cfg, device, model_label(model, domain))
+    from .integrity import write_manifest
+    write_manifest(out, domain=domain.name, analysis=args.name, scale=cfg["scale"])   # what the tables may trust
 
 
 def cmd_train_mdm(args):
@@ -98,9 +103,33 @@ def cmd_ablate(args):
 
 def cmd_unlock_stale(args):
     from .locks import unlock_stale
+    from .locks import snakemake_processes
+    pids = snakemake_processes(Path(args.dir))
+    if pids:         # a second `make paper` in this folder: say so, touch nothing
+        raise UsageError(f"a workflow run is already active in {Path(args.dir).resolve()} (Snakemake pid "
+                         f"{', '.join(map(str, pids))}); wait for it to finish or stop it, then run again")
     msg = unlock_stale(Path(args.dir))
     if msg != "no locks":
         print(f"mdmi unlock-stale: {msg}", file=sys.stderr)
+
+
+def cmd_check_results(args):
+    """Every recorded result below --results checked; damaged ones listed (and with --fix moved aside)."""
+    from .integrity import move_aside, scan
+    results = Path(args.results)
+    if not results.is_dir():
+        return
+    damaged = scan(results)
+    for problem, target in damaged:
+        if args.fix:
+            dest = move_aside(results, target)
+            what = "its step's folder" if target != problem.path else "it"
+            print(f"mdmi check-results: {problem.path} is not what its step wrote ({problem.what}); moved {what} "
+                  f"to {dest}: the run remakes it", file=sys.stderr)
+        else:
+            print(f"mdmi check-results: {problem.line()}", file=sys.stderr)
+    if damaged and not args.fix:
+        sys.exit(1)
 
 
 def cmd_checksum(args):
@@ -234,12 +263,12 @@ def cmd_tables(args):
     """One domain's Table 1 / Table 2 / decoding sweeps / claims, written as parts in --out-dir."""
     import pandas as pd
     from . import report
-    from .io import read_json, write_table
+    from .io import read_csv, read_json, write_table
     from .sweep import summarise
     cfg, dcfg, domain, _ = _setup(args)
     metric, tol, scale = domain.primary_metric, dcfg["decode"]["quality_tolerance"], cfg["scale"]
     extras = tuple(domain.extra_metrics)
-    rows = pd.concat([pd.read_csv(p) for p in args.decodes], ignore_index=True)
+    rows = pd.concat([read_csv(p) for p in args.decodes], ignore_index=True)
     val, test = rows[rows.split == "val"], rows[rows.split == "test"]
     out = Path(args.out_dir)
     ev = read_json(args.estimator_eval)
@@ -251,7 +280,7 @@ def cmd_tables(args):
                 out / "decoding_sweep_by_band")
     from .domains import get_spec
     spec = get_spec(domain.name)
-    tables = {f.stem: pd.read_csv(f) for d in args.analyses for f in sorted(Path(d).glob("*.csv"))}  # every analysis table
+    tables = {f.stem: read_csv(f) for d in args.analyses for f in sorted(Path(d).glob("*.csv"))}  # every analysis table
     t1 = report.table1(domain.name, ev, scale)
     if spec.table1_rows is not None:           # the domain's own fidelity rows (e.g. against a known truth)
         extra = pd.DataFrame(spec.table1_rows(tables))
@@ -283,7 +312,8 @@ def cmd_combine(args):
     from . import report
     from .config import load_config
     from .domains import registry
-    from .io import atomic_path, write_json, write_table
+    from .integrity import verify_file
+    from .io import atomic_path, read_csv, write_json, write_table
     cfg = load_config(args.config)
     specs = registry()
     run = list(cfg["domains"])
@@ -292,7 +322,7 @@ def cmd_combine(args):
         frames = []
         for domain in run + sorted(d for d in specs if d not in run):
             if domain in run:
-                frames.append(pd.read_csv(Path(args.parts) / domain / f"{name}.csv", keep_default_na=(name != "claims")))
+                frames.append(read_csv(Path(args.parts) / domain / f"{name}.csv", keep_default_na=(name != "claims")))
             elif name == "claims":
                 frames.append(report.not_run_claims(specs[domain], cfg["scale"]))
         df = pd.concat(frames, ignore_index=True)
@@ -304,6 +334,7 @@ def cmd_combine(args):
     for domain in run:
         for analysis in specs[domain].analyses:
             src = results / domain / "analysis" / analysis.name / f"{analysis.name}.csv"
+            verify_file(src)
             with atomic_path(out / f"{analysis.name}.csv") as tmp:
                 shutil.copyfile(src, tmp)
     write_json(out / "panels.json", {d: {"title": specs[d].title, "metrics": list(specs[d].fig3_metrics),
@@ -441,6 +472,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("unlock-stale", help="remove Snakemake locks left by a killed run (none if one is running)")
     p.add_argument("--dir", default=".", help="the run's working directory (default: here)")
     p.set_defaults(fn=cmd_unlock_stale)
+
+    p = sub.add_parser("check-results", help="check every result against what its step recorded (make paper runs it "
+                       "with --fix first: damaged files are moved to <results>/.damaged/ and remade)")
+    p.add_argument("--results", default="results", help="the results folder (default: results)")
+    p.add_argument("--fix", action="store_true", help="move damaged results aside so that the next run remakes them")
+    p.set_defaults(fn=cmd_check_results)
 
     p = sub.add_parser("checksum", help="the config lines that make a trained model.pt a cached checkpoint")
     p.add_argument("path", help="a model.pt written by train-mdm"); p.set_defaults(fn=cmd_checksum)

@@ -1,8 +1,8 @@
-"""Atomic file output: write to a temporary file beside the target, then rename."""
+"""Atomic file output (write to a temporary file beside the target, then rename), each write recorded
+in a sidecar, and readers that check the record first (:mod:`mdmi.integrity`)."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import pickle
@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import MdmiError, MissingInput
+from .integrity import file_sha256, record, recording, sidecar, verify_file  # noqa: F401 (file_sha256: re-exported)
 
 
 _UMASK = os.umask(0)
@@ -19,7 +20,9 @@ os.umask(_UMASK)
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp"):
     """Yield a temporary path in the target's folder (named ``.<name>.<random><suffix>``); on success
-    it replaces ``path``."""
+    it replaces ``path``. Inside a workflow job (``MDMI_RECORD_OUTPUTS=1``, set by the Snakefile) the
+    file's size and SHA-256 go to the sidecar ``.<name>.sha256`` that the readers below check; elsewhere
+    (the README, a config, data/) a stale sidecar is removed and none is written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
@@ -27,19 +30,14 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp"):
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)     # mkstemp makes it owner-only; the result gets a new file's usual mode
+        if recording():                    # before the rename: a crash between them leaves a mismatch, never a
+            record(Path(tmp), path)        # stale file that looks recorded
+        else:
+            sidecar(path).unlink(missing_ok=True)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 hex digest of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_text(path, text: str) -> None:
@@ -60,7 +58,22 @@ def _jsonable(o):
 
 
 def read_json(path):
-    return json.loads(Path(path).read_text())
+    """A JSON file, checked against its writer's record first."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingInput(f"{path}: file not found; run the step that produces it (e.g. `snakemake {path}`)")
+    verify_file(path)
+    return json.loads(path.read_text())
+
+
+def read_csv(path, **kwargs):
+    """A CSV (or, with ``sep``, TSV) results file as a DataFrame, checked against its writer's record first."""
+    import pandas as pd
+    path = Path(path)
+    if not path.exists():
+        raise MissingInput(f"{path}: file not found; run the step that produces it (e.g. `snakemake {path}`)")
+    verify_file(path)
+    return pd.read_csv(path, **kwargs)
 
 
 def save_torch(path, obj) -> None:
@@ -80,6 +93,7 @@ def load_torch(path, map_location="cpu"):
     path = Path(path)
     if not path.exists():
         raise MissingInput(f"{path}: file not found; run the step that produces it (e.g. `snakemake {path}`)")
+    verify_file(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, IndexError) as e:  # torch's reader on junk

@@ -6,7 +6,12 @@ from pathlib import Path
 
 from mdmi.config import dump, knob_grid, resolve, stage_slice, validate, STAGE_READS
 from mdmi.domains import get_spec, load_plugins
+from mdmi.integrity import RECORD_ENV
 from mdmi.resources import declared, gpu_jobs
+
+# every job's writes leave a record (size, SHA-256, command) that the next job checks before reading
+# (mdmi/integrity.py): a truncated or foreign results file stops with one line instead of making a table
+os.environ[RECORD_ENV] = "1"
 
 
 # A scale's file is an overlay of config/base.yaml (`extends`); merge the chain under what Snakemake

@@ -6,7 +6,10 @@
     python -m mdmi infill "MKT##IAKQR" --source facebook/esm2_t6_8M_UR50D            # any HF masked LM
 
 Masked positions are written ``#`` (or ``_``). Input: one sequence on the command line, or a FASTA file (plain or
-gzipped). Prints each completion with its forward passes and time. A command the antibody domain declares
+gzipped; a byte-order mark and Windows line ends are fine). Letters are read as follows: lower case is upper-cased;
+white space is dropped; one trailing ``*`` (a translated stop) is dropped; anything else that is not one of the 20
+amino acids (an alignment gap ``-`` or ``.``, an inner ``*``, X, B, Z, J, U, O) is rejected in one line naming the
+first position, with the fix (remove gaps; write ``#`` where the model should choose the residue). Prints each completion with its forward passes and time. A command the antibody domain declares
 (``SPEC.commands``); the model is the config's ``antibody.backbone`` (AntiBERTy, checksum-checked) unless
 ``--source`` names another Hugging Face masked LM.
 """
@@ -58,7 +61,17 @@ def read_input(text: str) -> list[tuple[str, str]]:
         if any(c in text for c in "/\\") or text.endswith((".fa", ".fasta", ".gz")):
             raise UsageError(f"{text}: no such file; pass a FASTA file that exists, or a sequence with # to fill")
         records = [("input", text)]
-    return [(name, "".join(seq.split()).upper().replace("_", "#")) for name, seq in records]
+    out = []
+    for name, seq in records:
+        seq = "".join(seq.split()).upper().replace("_", "#")
+        out.append((name, seq[:-1] if seq.endswith("*") else seq))       # a translated stop codon
+    return out
+
+
+WHY = {"-": "an alignment gap: remove gaps", ".": "an alignment gap: remove gaps", "*": "a stop inside the chain",
+       "X": "an unknown residue: write # to let the model choose it", "B": "ambiguous (D or N): write # or the residue",
+       "Z": "ambiguous (E or Q): write # or the residue", "J": "ambiguous (I or L): write # or the residue",
+       "U": "selenocysteine, outside the model's 20 letters", "O": "pyrrolysine, outside the model's 20 letters"}
 
 
 def encode_checked(name: str, seq: str, alphabet: str, mask_id: int, max_length: int | None) -> list[int]:
@@ -68,8 +81,8 @@ def encode_checked(name: str, seq: str, alphabet: str, mask_id: int, max_length:
     bad = [(k + 1, a) for k, a in enumerate(seq) if a not in alphabet and a not in MASKS]
     if bad:
         k, a = bad[0]
-        raise UsageError(f"{name}: letter {a!r} at position {k} is not one of the 20 amino acids or # (a position "
-                         f"to fill); {len(bad)} such letter(s) in all")
+        why = WHY.get(a, "not one of the 20 amino acids or # (a position to fill)")
+        raise UsageError(f"{name}: {a!r} at position {k} is {why}; {len(bad)} such letter(s) in all")
     if "#" not in seq:
         raise UsageError(f"{name}: nothing to fill; write # at the positions to complete")
     if max_length is not None and len(seq) > max_length:

@@ -60,18 +60,23 @@ def parse_lines(lines, box: int, source: str = "<input>") -> list[tuple[list[int
 
 
 def read_puzzles(path: str | Path, box: int) -> list[tuple[list[int], list[int] | None]]:
-    """Puzzles of a text file (gzip-compressed when the name ends in .gz)."""
+    """Puzzles of a text file (gzip-compressed when the name ends in .gz), as editors write them: a
+    UTF-8 byte-order mark, Windows line endings, trailing spaces, blank lines and '#' comments are fine."""
     path = Path(path)
     if not path.exists():
         raise PuzzleError(f"{path}: file not found")
     if path.suffix == ".gz":
         import gzip
         try:
-            text = gzip.decompress(path.read_bytes()).decode()
+            text = gzip.decompress(path.read_bytes()).decode("utf-8-sig")
         except (OSError, EOFError, UnicodeDecodeError) as e:
             raise PuzzleError(f"{path}: not a readable gzip text file ({e}); restore or regenerate it") from None
     else:
-        text = path.read_text()
+        try:
+            text = path.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise PuzzleError(f"{path}: not a UTF-8 text file (byte {e.start}); save it as plain text, one "
+                              f"puzzle per line") from None
     return parse_lines(text.splitlines(), box, str(path))
 
 

@@ -25,6 +25,8 @@ def add_arguments(p) -> None:
     p.add_argument("--loops", type=int, help="loops per pass of a looped model (default: config/default.yaml's "
                    "sudoku.inference_loops for the shipped model, else as trained)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--batch", type=int, default=512, help="puzzles decoded together (default 512): a file of any "
+                   "length is solved batch by batch, its lines printed as each batch finishes, in bounded memory")
 
 
 def run(args):
@@ -37,6 +39,8 @@ def run(args):
     from .domain import SudokuDomain
     from .puzzles import format_grid, read_puzzles
     knobs = check_knobs(args.method, parse_knobs(args.knob))     # the options first: nothing loaded yet
+    if args.batch < 1:
+        raise UsageError(f"--batch {args.batch}: give a positive number of puzzles per batch (default 512)")
     if args.method == "mi" and args.estimator is None:
         raise UsageError("--method mi needs --estimator PATH (results/sudoku/estimator/head.pt, after `make paper`)")
     loops = args.loops
@@ -57,18 +61,26 @@ def run(args):
     device = pick_device(args.device)
     model = load_mdm(domain, Path(args.model), device, loops=loops)
     pairs = read_puzzles(args.file, box)
-    task = domain.task_from_pairs(Path(args.file).name, pairs)
     if args.method == "sequential":
         knobs.setdefault("order", "margin")      # the better order for Sudoku (Kim et al. 2025; our Table 2)
     est = load_estimator(Path(args.estimator), device) if args.method == "mi" else None
-    res = decode(model, task.init, args.method, estimator=est, **knobs)
-    q = domain.quality(res.tokens, task)
-    for k, (grid, p) in enumerate(zip(res.tokens.tolist(), res.passes.tolist())):
-        sol = format_grid([v + 1 for v in grid])
-        ok = "valid" if q.solved[k] else f"INVALID ({q.violations[k]} violations)"
-        extra = f" label_passes={int(res.label_passes[k])}" if args.method == "mi-exact" else ""
-        match = "" if pairs[k][1] is None else (" matches-solution" if sol == format_grid(pairs[k][1]) else " differs-from-solution")
-        print(f"{sol} passes={p}{extra} {ok}{match}")
-    print(f"# {int(q.solved.sum())}/{len(q)} solved, mean passes {res.passes.float().mean():.2f}", file=sys.stderr)
-
-
+    from tqdm import tqdm
+    solved, passes = 0, 0
+    with tqdm(total=len(pairs), desc="solving", unit="puzzle", file=sys.stderr, disable=len(pairs) <= args.batch) as bar:
+        for start in range(0, len(pairs), args.batch):
+            chunk = pairs[start:start + args.batch]
+            task = domain.task_from_pairs(Path(args.file).name, chunk)
+            res = decode(model, task.init, args.method, estimator=est, **knobs)
+            q = domain.quality(res.tokens, task)
+            lines = []
+            for k, (grid, p) in enumerate(zip(res.tokens.tolist(), res.passes.tolist())):
+                sol = format_grid([v + 1 for v in grid])
+                ok = "valid" if q.solved[k] else f"INVALID ({q.violations[k]} violations)"
+                extra = f" label_passes={int(res.label_passes[k])}" if args.method == "mi-exact" else ""
+                match = "" if chunk[k][1] is None else (" matches-solution" if sol == format_grid(chunk[k][1])
+                                                        else " differs-from-solution")
+                lines.append(f"{sol} passes={p}{extra} {ok}{match}")
+            print("\n".join(lines), flush=True)
+            solved, passes = solved + int(q.solved.sum()), passes + int(res.passes.sum())
+            bar.update(len(chunk))
+    print(f"# {solved}/{len(pairs)} solved, mean passes {passes / len(pairs):.2f}", file=sys.stderr)
