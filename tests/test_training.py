@@ -359,3 +359,53 @@ def test_output_init_starts_the_head_at_the_labels_size(trained, bound):
     before = log_mean()
     r = init_output_bias(head, hidden, probs, masked, target, delta)
     assert 0 < r < 0.5 and abs(log_mean() - want) < 1.0 < abs(before - want)
+
+
+SIGTERM_SCRIPT = """
+import sys, time, torch
+from pathlib import Path
+from mdmi.training import Checkpointer, run_steps, seed_everything
+gen = seed_everything(0)
+module = torch.nn.Linear(4, 1)
+opt = torch.optim.AdamW(module.parameters(), lr=0.01)
+x = torch.randn(64, 4, generator=gen)
+def loss_fn():
+    time.sleep(float(sys.argv[3]))
+    idx = torch.randint(0, 64, (8,), generator=gen)
+    return (module(x[idx]) ** 2).mean()
+Path(sys.argv[2]).write_text("started")
+try:
+    run_steps(module, opt, gen, Checkpointer(sys.argv[1], "h"), loss_fn, total=400, lr=0.01, warmup=5,
+              log_every=50, checkpoint_every=1000, desc="toy", progress=False)
+except Exception as e:
+    print(type(e).__name__, e, file=sys.stderr)
+    sys.exit(3)
+torch.save(module.state_dict(), sys.argv[1] + ".final")
+"""
+
+
+def test_sigterm_checkpoints_and_the_rerun_resumes_to_the_same_weights(tmp_path):
+    """What Slurm sends on preemption: the step ends, the checkpoint is written, the rerun resumes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    script = tmp_path / "train.py"
+    script.write_text(SIGTERM_SCRIPT)
+    run = lambda ck, delay: [sys.executable, str(script), str(ck), str(tmp_path / "started"), str(delay)]  # noqa: E731
+    ck = tmp_path / "ck.pt"
+    proc = subprocess.Popen(run(ck, 0.01), stderr=subprocess.PIPE, text=True)
+    while not (tmp_path / "started").exists():
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3 and "Interrupted" in err and "stopped by SIGTERM at step" in err, err
+    step = torch.load(ck, weights_only=True)["step"]
+    assert 0 < step < 400
+    assert subprocess.run(run(ck, 0), capture_output=True).returncode == 0            # resumes from ck
+    straight = tmp_path / "straight.pt"
+    assert subprocess.run(run(straight, 0), capture_output=True).returncode == 0      # never interrupted
+    a = torch.load(str(ck) + ".final", weights_only=True)
+    b = torch.load(str(straight) + ".final", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)

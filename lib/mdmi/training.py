@@ -6,13 +6,15 @@ import json
 import logging
 import math
 import random
+import signal
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .errors import UsageError
+from .errors import MdmiError, UsageError
 from .io import load_torch, save_torch
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,30 @@ class Checkpointer:
                                "step": step, "log": history, "config_hash": self.cfg_hash})
 
 
+class Interrupted(MdmiError, RuntimeError):
+    """Training stopped by SIGTERM (a scheduler's preemption or time limit) after writing its checkpoint."""
+
+
+class _StopOnTerm:
+    """While active, SIGTERM only sets ``requested``: the loop finishes its step, checkpoints and stops."""
+
+    def __init__(self):
+        self.requested, self._old = False, None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGTERM, self._on_term)
+        return self
+
+    def _on_term(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
+        return False
+
+
 def run_steps(module, opt, gen: torch.Generator, ck: Checkpointer, loss_fn, *, total: int, lr: float, warmup: int,
               log_every: int, checkpoint_every: int, desc: str, grad_clip: float | None = None,
               progress: bool = True, stop_after: int | None = None, evaluate=None) -> list | None:
@@ -88,41 +114,49 @@ def run_steps(module, opt, gen: torch.Generator, ck: Checkpointer, loss_fn, *, t
     optimiser; logs the mean loss every ``log_every`` steps and checkpoints every
     ``checkpoint_every``. ``evaluate``: an optional ``() -> dict`` (e.g. held-out loss) run in eval mode
     at every log step, its values added to that log row; it must not draw from ``gen``. Returns the
-    log, or None when it stopped at ``stop_after`` (checkpoint kept).
+    log, or None when it stopped at ``stop_after`` (checkpoint kept). SIGTERM (what Slurm sends on
+    preemption or at its time limit) ends the current step, writes the checkpoint and raises
+    :class:`Interrupted`; the same command resumes from there.
     """
     from tqdm.auto import tqdm
     step, history = ck.load(module, opt, gen)
     bar = tqdm(total=total, initial=step, desc=desc, unit="step", disable=not progress)
     t0, run_loss, n = time.perf_counter(), 0.0, 0
     module.train()
-    while step < total:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, total, lr, warmup)
-        loss = loss_fn()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip:
-            torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
-        opt.step()
-        step += 1
-        run_loss, n = run_loss + float(loss.detach()), n + 1
-        bar.update(1)
-        if step % log_every == 0 or step == total:
-            row = {"step": step, "loss": run_loss / n, "lr": opt.param_groups[0]["lr"],
-                   "seconds": time.perf_counter() - t0}
-            evaluated = {}
-            if evaluate is not None:
-                module.eval()
-                evaluated = evaluate()
-                module.train()
-            history.append({**row, **evaluated})
-            bar.set_postfix(loss=f"{run_loss / n:.3g}", **{k: f"{v:.3g}" for k, v in evaluated.items()})
-            run_loss, n = 0.0, 0
-        if step < total and (step % checkpoint_every == 0 or step == stop_after):
-            ck.save(module, opt, gen, step, history)
-        if step == stop_after and step < total:
-            bar.close()
-            return None
+    with _StopOnTerm() as term:
+        while step < total:
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total, lr, warmup)
+            loss = loss_fn()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
+            opt.step()
+            step += 1
+            run_loss, n = run_loss + float(loss.detach()), n + 1
+            bar.update(1)
+            if step % log_every == 0 or step == total:
+                row = {"step": step, "loss": run_loss / n, "lr": opt.param_groups[0]["lr"],
+                       "seconds": time.perf_counter() - t0}
+                evaluated = {}
+                if evaluate is not None:
+                    module.eval()
+                    evaluated = evaluate()
+                    module.train()
+                history.append({**row, **evaluated})
+                bar.set_postfix(loss=f"{run_loss / n:.3g}", **{k: f"{v:.3g}" for k, v in evaluated.items()})
+                run_loss, n = 0.0, 0
+            if step < total and (step % checkpoint_every == 0 or step == stop_after):
+                ck.save(module, opt, gen, step, history)
+            if step == stop_after and step < total:
+                bar.close()
+                return None
+            if term.requested and step < total:
+                ck.save(module, opt, gen, step, history)
+                bar.close()
+                raise Interrupted(f"{desc}: stopped by SIGTERM at step {step} of {total}; checkpoint written to "
+                                  f"{ck.path}: run the same command (or make paper) again to resume from it")
     bar.close()
     module.eval()
     return history
