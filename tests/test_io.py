@@ -36,3 +36,32 @@ def test_own_checkpoints_round_trip(tmp_path):
     save_torch(tmp_path / "m.pt", obj)
     back = load_torch(tmp_path / "m.pt")
     assert torch.equal(back["state_dict"]["w"], obj["state_dict"]["w"]) and back["cfg"] == obj["cfg"]
+
+
+def test_a_full_disk_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    """ENOSPC in the middle of writing a table or a checkpoint: the old file stays, no temporary is left."""
+    import errno
+    import pandas as pd
+    from mdmi.io import save_torch, write_table
+    write_table(pd.DataFrame({"a": [1, 2]}), tmp_path / "table2")
+    save_torch(tmp_path / "ckpt.pt", {"step": 10})
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(pd.DataFrame, "to_markdown", full)
+    with pytest.raises(OSError, match="No space"):
+        write_table(pd.DataFrame({"a": [3, 4]}), tmp_path / "table2")
+    real_save = torch.save
+
+    def half_then_full(obj, f, *a, **k):
+        real_save(obj, f, *a, **k)
+        with open(f, "r+b") as fh:
+            fh.truncate(7)                       # a partial file on disk, then the error
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(torch, "save", half_then_full)
+    with pytest.raises(OSError, match="No space"):
+        save_torch(tmp_path / "ckpt.pt", {"step": 20})
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert after.keys() == before.keys() and all(after[k] == before[k] for k in before)
+    assert load_torch(tmp_path / "ckpt.pt") == {"step": 10}

@@ -104,5 +104,6 @@ def load_torch(path, map_location="cpu"):
 def write_table(df, stem) -> None:
     """Write a pandas DataFrame as ``stem.csv`` and ``stem.md`` atomically."""
     stem = Path(stem)
-    write_text(stem.with_suffix(".csv"), df.to_csv(index=False))
-    write_text(stem.with_suffix(".md"), df.to_markdown(index=False) + "\n")
+    csv, md = df.to_csv(index=False), df.to_markdown(index=False) + "\n"     # both rendered before either is written
+    write_text(stem.with_suffix(".csv"), csv)
+    write_text(stem.with_suffix(".md"), md)
