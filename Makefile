@@ -12,7 +12,7 @@ RETRAIN ?= 0
 SMK_RETRAIN := $(if $(filter 1 true yes,$(RETRAIN)),--config retrain=True,)
 PRETRAIN := results/pretrain
 
-.PHONY: paper test test-fast test-slurm test-gpu setup clean dry-run bench models readme ablation report slurm lint
+.PHONY: paper test test-fast test-slurm test-gpu setup clean dry-run bench bench-solve models readme ablation report slurm lint
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ models: $(STAMP)
 bench: $(STAMP)   # after `make paper`: labelling/estimator/decoding cost -> results/benchmarks/bench.json
 	$(BIN)/python -m mdmi unlock-stale
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake results/benchmarks/bench.json --cores $(CORES) --resources gpu=$(GPUS) --configfile $(CONFIG)
+
+# solve on a 100,000-puzzle file: batch by batch, peak memory vs a 2,000-puzzle file -> results/benchmarks/solve_memory.json
+bench-solve: $(STAMP)   # after `make paper` (its test puzzles, repeated; the shipped model)
+	$(BIN)/python -m mdmi.domains.sudoku.bench_solve
 
 # What each choice of the MDM recipe buys: <domain>.ablation's variants, each trained a short budget and
 # scored on validation puzzles (about 7 minutes per variant at the default scale; docs/ablation.md)

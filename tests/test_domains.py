@@ -23,7 +23,7 @@ STAGES = {"data", "model", "labels", "estimator", "analysis", "decode", "tables"
 # shared code: no domain may be named here (a new dataset must not need an edit to any of these)
 SHARED = ["lib/mdmi/cli.py", "lib/mdmi/report.py", "lib/mdmi/manifest.py", "lib/mdmi/config.py",
           "lib/mdmi/config.schema.yaml", "lib/mdmi/sweep.py", "lib/mdmi/train_mdm.py", "lib/mdmi/decoding.py",
-          "lib/mdmi/resources.py", "lib/mdmi/compare.py", "Snakefile", "workflow/rules/common.smk",
+          "lib/mdmi/resources.py", "lib/mdmi/compare.py", "lib/mdmi/integrity.py", "lib/mdmi/io.py", "Snakefile", "workflow/rules/common.smk",
           "workflow/rules/config.smk", "workflow/rules/data.smk", "workflow/rules/model.smk", "workflow/rules/report.smk",
           "workflow/rules/bench.smk", "workflow/profiles/slurm/config.yaml", "notebooks/fig3_decoding.ipynb", "notebooks/table1_estimator.ipynb",
           "notebooks/table2_decoding.ipynb", "notebooks/claims.ipynb"]
