@@ -162,8 +162,8 @@ STAGE_READS = {
     "decode": ["data", "model", "labels", "estimator", "decode"],
     "tables": ["data", "model", "labels", "estimator", "analysis", "decode", "tables"],
 }
-# top-level keys no stage's command reads: how the jobs are scheduled, and the claims' rules (tables only)
-NOT_SLICED = ("resources", "claims", "domains", "extends", "stage")
+# top-level keys no stage's command reads: how the jobs are scheduled, the claims' rules (tables only), make bench's sizes
+NOT_SLICED = ("resources", "claims", "domains", "extends", "stage", "bench")
 # how intervals are drawn (claims.level, claims.bootstrap): also read where intervals are first computed
 INTERVAL_KEYS = ("level", "bootstrap")
 INTERVAL_STAGES = ("estimator", "analysis")

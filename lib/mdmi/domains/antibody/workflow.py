@@ -26,8 +26,6 @@ JS_CLAIM = "Antibodies: MI-guided decoding's residues are distributed like seque
 def region_states(domain, data_dir: Path, n: int, framework: int, seed: int):
     """n test chains (seeded, half heavy), each with CDR1-3 and ``framework`` random framework residues masked:
     (tokens LongTensor[n, L], IMGT positions per state, chain names)."""
-    import torch
-
     from .domain import MASK_ID, encode, pad_rows
     from .germlines import Chain
     df = domain._chains_table(data_dir)
@@ -171,6 +169,7 @@ def output_divergence(test: pd.DataFrame, t2: pd.DataFrame, reps: int, level: fl
 def claims(section: dict, context: dict, rules: dict, seed: int) -> list[dict]:
     """The region claim (within-CDR vs FR-FR MI) and MI-guided vs all-at-once output distributions."""
     from ...report import claim_row
+    from ...stats import Estimate
     out = []
     table = context.get("tables", {}).get("regions")
     if table is not None and len(table):
@@ -196,7 +195,8 @@ def claims(section: dict, context: dict, rules: dict, seed: int) -> list[dict]:
                else "inconclusive")
     out.append(claim_row(JS_CLAIM, "not in the paper (antibody domain)",
                          f"JS divergence (nats) from sequential decoding's outputs on the same {int(m.tasks)} test "
-                         f"tasks: {text}", None,
+                         f"tasks: {text}", Estimate(float(m.js_pairs), float(m.js_pairs_low), float(m.js_pairs_high),
+                                                    int(m.tasks)),
                          f"{100 * rules['level']:.0f}% intervals (bootstrap over tasks) of the adjacent-pair JS "
                          f"divergence: MI-guided's below all-at-once's (yes), above (no), overlapping (inconclusive)", verdict))
     return out
@@ -268,6 +268,7 @@ def torch_nonzero(mask) -> list[int]:
 
 def _sampling_claim(table: pd.DataFrame, rules: dict) -> dict | None:
     from ...report import claim_row
+    from ...stats import Estimate
     t = table.set_index("method")
     if not {"mi", "all-at-once"} <= set(t.index):
         return None
@@ -281,7 +282,8 @@ def _sampling_claim(table: pd.DataFrame, rules: dict) -> dict | None:
                       f"{r.js_pairs_high:.4f}], residues {r.js_residues:.4f}" for name, r in t.iterrows())
     return claim_row(SAMPLING_CLAIM, "not in the paper (antibody domain)",
                      f"JS divergence (nats) from sequential sampling on {int(m.tasks)} test tasks x {int(m.repeats)} "
-                     f"samples: {parts} (sequential with other seeds is the noise floor)", None,
+                     f"samples: {parts} (sequential with other seeds is the noise floor)",
+                     Estimate(float(m.js_pairs), float(m.js_pairs_low), float(m.js_pairs_high), int(m.tasks)),
                      f"{100 * rules['level']:.0f}% intervals (bootstrap over tasks) of the adjacent-pair JS "
                      f"divergence: MI-guided's below all-at-once's (yes), above (no), overlapping (inconclusive); "
                      f"non-diagnostic where all-at-once's overlaps sequential sampling with other seeds (the noise floor)",
