@@ -153,10 +153,13 @@ def decode_timing(model, head, task, methods: dict, sequences: int, max_batch: i
     return rows
 
 
-def bench_domain(model, head, labels: dict, task, dcfg: dict, states: int, sequences: int) -> dict:
+def bench_domain(model, head, labels: dict, task, dcfg: dict, states: int, sequences: int,
+                 batch_sizes: tuple[int, ...] = (8, 32, 128, 512), forward_sequences: int = 405) -> dict:
+    """Every measurement of the module docstring for one domain: its first ``states`` labelled states
+    (labels["tokens"][N, L]) and first ``sequences`` tasks of ``task``."""
     tokens = labels["tokens"][:states]
-    lab = label_timing(model, tokens, dcfg["labels"])
-    raw = forward_batch_vs_single(model, tokens[0])
+    lab = label_timing(model, tokens, dcfg["labels"], batch_sizes=batch_sizes)
+    raw = forward_batch_vs_single(model, tokens[0], n=forward_sequences)
     est_s = time_per_state(model, head, tokens, model_device(model))
     exact_s = lab["batched_seconds"] / lab["states"]
     dev = model_device(model)

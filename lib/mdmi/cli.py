@@ -356,6 +356,8 @@ def cmd_bench(args):
     cfg = load_config(args.config)
     device = pick_device(cfg["device"], args.threads or cfg["threads"])
     results, out = Path(args.results), {}
+    bcfg = cfg["bench"]           # the config's sizes; --states / --sequences override them
+    states, sequences = args.states or bcfg["states"], args.sequences or bcfg["sequences"]
     for name in cfg["domains"]:
         dcfg = domain_config(cfg, name)
         domain = get_domain(name, dcfg)
@@ -363,7 +365,8 @@ def cmd_bench(args):
         head = load_estimator(results / name / "estimator" / "head.pt", device)
         labels = load_torch(results / name / "labels" / "val.pt")
         task = domain.load_task(results / name / "data", "val")
-        out[name] = bench_domain(model, head, labels, task, dcfg, args.states, args.sequences)
+        out[name] = bench_domain(model, head, labels, task, dcfg, states, sequences,
+                                 batch_sizes=tuple(bcfg["batch_sizes"]), forward_sequences=bcfg["forward_sequences"])
         print(format_table(name, out[name]), flush=True)
     first = out[cfg["domains"][0]]
     write_json(args.out, {
@@ -373,7 +376,7 @@ def cmd_bench(args):
         "matmul_fraction": first["matmul_fraction"], "headline_domain": cfg["domains"][0],
         "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(), "torch": torch.__version__, "config": args.config, "scale": cfg["scale"],
-        "states": args.states, "domains": out})
+        "states": states, "domains": out})
 
 
 def cmd_project(args):
@@ -535,8 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="labelling (batched vs naive), estimator and decoding cost on this device")
     _common(p, domain=False); p.add_argument("--results", default="results")
-    p.add_argument("--states", type=int, default=8, help="held-out labelled states to time")
-    p.add_argument("--sequences", type=int, default=8, help="validation tasks to decode per method")
+    p.add_argument("--states", type=int, help="held-out labelled states to time (default: the config's bench.states)")
+    p.add_argument("--sequences", type=int, help="validation tasks to decode per method (default: bench.sequences)")
     p.add_argument("--out", required=True, help="bench.json"); p.set_defaults(fn=cmd_bench)
 
     p = sub.add_parser("project", help="projected time per expensive rule of a config, from counted FLOPs and a rate")

@@ -34,9 +34,10 @@ def flops_per_pass(model, length: int) -> float:
 def rule_passes(dcfg: dict, work: dict, trains: bool) -> dict[str, float]:
     """Forward-pass equivalents per rule for one domain (see the module docstring)."""
     L, V = work["length"], work["values"]
-    lab, tr = dcfg["labels"], dcfg["train"]
+    lab = dcfg["labels"]
     per_state = 1 + 0.5 * (lab["mask_min"] + lab["mask_max"]) * L * V
-    out = {"train_mdm": 3.0 * tr["steps"] * tr["batch_size"] if trains else 0.0,
+    train = 3.0 * dcfg["train"]["steps"] * dcfg["train"]["batch_size"] if trains else 0.0   # a pretrained
+    out = {"train_mdm": train,                                                               # domain has no train
            "label_train": lab["train_states"] * per_state, "label_val": lab["val_states"] * per_state,
            "train_estimator": float(lab["train_states"])}
     if "contacts" in dcfg:

@@ -14,8 +14,6 @@ rule bench:
         f"{RESULTS}/benchmarks/bench.json",
     params:
         results=lambda wc, input: os.path.dirname(input.config),
-        states=config.get("bench", {}).get("states", 8),
-        sequences=config.get("bench", {}).get("sequences", 8),
     log:
         f"{RESULTS}/logs/bench.log",
     threads: config["threads"]

@@ -2,8 +2,8 @@
 IMGT regions), its claims, and the comparison of output distributions with sequential decoding.
 
 ``regions`` (``python -m mdmi analyse --name regions``): on ``antibody.regions.states`` held-out test chains,
-a state with all three CDRs and ``regions.framework`` random framework residues masked; the model's exact MI
-(clamped passes, exact: no value skipping, since framework pairs carry 1e-4 nats) and the estimator's one-pass MI of every masked pair,
+a state with the CDRs of ``regions.cdrs`` (all three by default) and ``regions.framework`` random framework
+residues masked; the model's exact MI (clamped passes, exact: no value skipping, since framework pairs carry 1e-4 nats) and the estimator's one-pass MI of every masked pair,
 grouped by IMGT relation (within one CDR, CDR-CDR, CDR-FR, FR-FR). Writes ``regions.csv`` (per state and
 relation: mean MI, pairs), ``regions_pairs.csv`` (every pair) and ``example.npz`` (one state's matrices and
 regions, for the figure).
@@ -23,8 +23,8 @@ REGION_CLAIM = "Antibodies: MI maps concentrate within the CDR loops (within-CDR
 JS_CLAIM = "Antibodies: MI-guided decoding's residues are distributed like sequential decoding's"
 
 
-def region_states(domain, data_dir: Path, n: int, framework: int, seed: int):
-    """n test chains (seeded, half heavy), each with CDR1-3 and ``framework`` random framework residues masked:
+def region_states(domain, data_dir: Path, n: int, framework: int, seed: int, cdrs=("CDR1", "CDR2", "CDR3")):
+    """n test chains (seeded, half heavy), each with its ``cdrs`` and ``framework`` random framework residues masked:
     (tokens LongTensor[n, L], IMGT positions per state, chain names)."""
     from .domain import MASK_ID, encode, pad_rows
     from .germlines import Chain
@@ -36,7 +36,7 @@ def region_states(domain, data_dir: Path, n: int, framework: int, seed: int):
     rows, positions = [], []
     for c in picked:
         x = encode(c.sequence)
-        cdr = [k for r in ("CDR1", "CDR2", "CDR3") for k in c.span(r)]
+        cdr = [k for r in cdrs for k in c.span(r)]
         fr = [k for k in range(len(x)) if k not in set(cdr)]
         for k in cdr + rng.choice(fr, min(framework, len(fr)), replace=False).tolist():
             x[k] = MASK_ID
@@ -53,7 +53,7 @@ def regions(domain, model, head, data_dir: Path, out_dir: Path, cfg: dict, devic
     from .germlines import region_of
     rcfg, lcfg = domain.cfg["regions"], domain.cfg["labels"]
     tokens, positions, names = region_states(domain, Path(data_dir), int(rcfg["states"]), int(rcfg["framework"]),
-                                             int(cfg["seed"]) + 13)
+                                             int(cfg["seed"]) + 13, tuple(rcfg["cdrs"]))
     exact, _ = exact_mi_batch(model, tokens.to(device), max_batch=lcfg["max_batch"], skip_tol=0.0)
     exact = exact.cpu().numpy()
     learned = predict(model, head, tokens, device).numpy() if head is not None else np.full_like(exact, np.nan)
