@@ -58,7 +58,7 @@ def matmul_flops(dev: torch.device, n: int | None = None, repeats: int = 5) -> f
 
 
 @torch.inference_mode()
-def forward_batch_vs_single(model, state: torch.Tensor, n: int = 405, repeats: int = 3) -> dict:
+def forward_batch_vs_single(model, state: torch.Tensor, n: int, repeats: int = 3) -> dict:
     """The raw batching gain of the backbone: one forward of n clamped copies of state[L] vs n single
     forwards (best of ``repeats``). Bounds what batching alone can do for exact labelling."""
     dev = model_device(model)
@@ -101,7 +101,7 @@ def _variant(name: str, mi, passes, seconds, ref, ref_seconds, states, **setting
 
 
 @torch.inference_mode()
-def label_timing(model, tokens: torch.Tensor, lcfg: dict, batch_sizes=(8, 32, 128, 512),
+def label_timing(model, tokens: torch.Tensor, lcfg: dict, batch_sizes: tuple[int, ...],
                  skip_tol: float = 1e-6) -> dict:
     """Exact labelling of tokens[N, L]: the configured batched path vs a naive reference.
 
@@ -154,9 +154,10 @@ def decode_timing(model, head, task, methods: dict, sequences: int, max_batch: i
 
 
 def bench_domain(model, head, labels: dict, task, dcfg: dict, states: int, sequences: int,
-                 batch_sizes: tuple[int, ...] = (8, 32, 128, 512), forward_sequences: int = 405) -> dict:
+                 batch_sizes: tuple[int, ...], forward_sequences: int) -> dict:
     """Every measurement of the module docstring for one domain: its first ``states`` labelled states
-    (labels["tokens"][N, L]) and first ``sequences`` tasks of ``task``."""
+    (labels["tokens"][N, L]) and first ``sequences`` tasks of ``task``; the sizes come from the config's
+    ``bench`` section."""
     tokens = labels["tokens"][:states]
     lab = label_timing(model, tokens, dcfg["labels"], batch_sizes=batch_sizes)
     raw = forward_batch_vs_single(model, tokens[0], n=forward_sequences)

@@ -357,7 +357,8 @@ def cmd_bench(args):
     device = pick_device(cfg["device"], args.threads or cfg["threads"])
     results, out = Path(args.results), {}
     bcfg = cfg["bench"]           # the config's sizes; --states / --sequences override them
-    states, sequences = args.states or bcfg["states"], args.sequences or bcfg["sequences"]
+    states = bcfg["states"] if args.states is None else args.states
+    sequences = bcfg["sequences"] if args.sequences is None else args.sequences
     for name in cfg["domains"]:
         dcfg = domain_config(cfg, name)
         domain = get_domain(name, dcfg)
@@ -451,6 +452,17 @@ def parse_knobs(items) -> dict:
     return out
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse turns the error into one line and exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m mdmi", description=__doc__)
     ap.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
@@ -538,8 +550,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="labelling (batched vs naive), estimator and decoding cost on this device")
     _common(p, domain=False); p.add_argument("--results", default="results")
-    p.add_argument("--states", type=int, help="held-out labelled states to time (default: the config's bench.states)")
-    p.add_argument("--sequences", type=int, help="validation tasks to decode per method (default: bench.sequences)")
+    p.add_argument("--states", type=positive_int, help="held-out labelled states to time (default: the config's bench.states)")
+    p.add_argument("--sequences", type=positive_int, help="validation tasks to decode per method (default: bench.sequences)")
     p.add_argument("--out", required=True, help="bench.json"); p.set_defaults(fn=cmd_bench)
 
     p = sub.add_parser("project", help="projected time per expensive rule of a config, from counted FLOPs and a rate")
