@@ -12,7 +12,7 @@ RETRAIN ?= 0
 SMK_RETRAIN := $(if $(filter 1 true yes,$(RETRAIN)),--config retrain=True,)
 PRETRAIN := results/pretrain
 
-.PHONY: paper test test-fast test-slurm test-gpu setup clean dry-run bench bench-solve models readme ablation report slurm lint
+.PHONY: paper test test-fast test-slurm test-gpu setup clean dry-run bench bench-solve models readme ablation report slurm lint ruff
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,8 +72,13 @@ readme: $(STAMP)   # after `make paper`: regenerate the README's results block f
 dry-run: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake -n --cores $(CORES) --configfile $(CONFIG)
 
-test: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
+# lint and format first (seconds): ruff as configured in pyproject.toml
+ruff: $(STAMP)
+	$(BIN)/ruff check lib tests
+	$(BIN)/ruff format --check lib tests
+
+test: ruff
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q --durations=15
 
 # A local one-node Slurm cluster with accounting (root, Debian: installs its packages), the ci config
 # through the Slurm profile, checked against a local run, a failing rule, then the daemons stopped
@@ -83,13 +88,13 @@ test-slurm: $(STAMP)
 lint: $(STAMP)   # Snakemake's linter; the one warning left (no per-rule conda env) is explained in the Snakefile
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint --configfile $(CONFIG)
 
-# On a GPU host (CI has none): tests/test_cuda.py, then the protein half at the paper config's sizes with the
+# On a GPU host (CI has none): tests/unit/test_cuda.py, then the protein half at the paper config's sizes with the
 # family model (config/paper_family.yaml) up to the tables, with per-rule times and contact precision printed
 test-gpu: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH bash tests/gpu/check.sh
 
-test-fast: $(STAMP)  ## every test but the end-to-end workflow runs (marked slow): about a minute
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q -m "not slow"
+test-fast: ruff  ## tests/unit: every test but the end-to-end workflow runs (tests/e2e), about 4 minutes on 2 cores
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q tests/unit
 
 clean:
 	rm -rf results .snakemake

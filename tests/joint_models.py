@@ -1,4 +1,5 @@
 """Masked models with *exact* conditionals of a small explicit joint distribution (for tests)."""
+
 from __future__ import annotations
 
 import itertools
@@ -22,15 +23,15 @@ class JointModel(nn.Module):
         self.mask_id = self.num_values
         V = self.num_values
         assign = torch.tensor(list(itertools.product(range(V), repeat=self.L)), dtype=torch.long)
-        self.register_buffer("assign", assign)                         # [V^L, L]
-        self.register_buffer("pj", joint.reshape(-1).double())        # [V^L]
+        self.register_buffer("assign", assign)  # [V^L, L]
+        self.register_buffer("pj", joint.reshape(-1).double())  # [V^L]
         self.calls = 0
 
     def forward(self, tokens):
         self.calls += tokens.shape[0]
-        vis = tokens != self.mask_id                                    # [B, L]
-        agree = (self.assign[None] == tokens[:, None, :]) | ~vis[:, None, :]   # [B, N, L]
-        w = self.pj[None] * agree.all(-1)                               # [B, N]
+        vis = tokens != self.mask_id  # [B, L]
+        agree = (self.assign[None] == tokens[:, None, :]) | ~vis[:, None, :]  # [B, N, L]
+        w = self.pj[None] * agree.all(-1)  # [B, N]
         w = w / w.sum(-1, keepdim=True)
         onehot = torch.nn.functional.one_hot(self.assign, self.num_values).double()  # [N, L, V]
         probs = torch.einsum("bn,nlv->blv", w, onehot)
@@ -41,7 +42,7 @@ class JointModel(nn.Module):
 
 def random_joint(L: int, V: int, seed: int, concentration: float = 1.0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    p = (-torch.log(torch.rand(V ** L, generator=g))) ** (1 / concentration)   # heavier tails when < 1
+    p = (-torch.log(torch.rand(V**L, generator=g))) ** (1 / concentration)  # heavier tails when < 1
     return (p / p.sum()).reshape([V] * L)
 
 

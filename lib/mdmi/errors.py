@@ -6,6 +6,7 @@ user error too). Each class also derives from the builtin a caller would expect 
 bad values, ``FileNotFoundError`` for a missing input, ``RuntimeError`` for data that cannot be made),
 so library code may catch either. Messages name the problem and the fix.
 """
+
 from __future__ import annotations
 
 
@@ -15,6 +16,10 @@ class MdmiError(Exception):
 
 class UsageError(MdmiError, ValueError):
     """An option, knob or config value the code cannot use (beyond what the schema checks)."""
+
+
+class ConfigError(MdmiError, ValueError):
+    """A config that fails the schema or a cross-field check."""
 
 
 class MissingInput(MdmiError, FileNotFoundError):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA path on a GPU host, checked and timed (CI has no GPU; run this where one is):
-#   1. tests/test_cuda.py: exact MI, the family model, the estimator head and every decoder on CUDA
+#   1. tests/unit/test_cuda.py: exact MI, the family model, the estimator head and every decoder on CUDA
 #      agree with the CPU (and exact MI with brute-force enumeration)
 #   2. the protein half at the paper config's sizes with the family model (config/paper_family.yaml):
 #      the workflow's own rules, up to the tables, one GPU (--resources gpu=1)
@@ -20,7 +20,7 @@ python -c "import sys, torch; torch.cuda.is_available() or sys.exit(f'test-gpu: 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
 t=$(date +%s); tests=0
-timeout 300 python -m pytest -q -p no:cacheprovider tests/test_cuda.py || tests=$?
+timeout 300 python -m pytest -q -p no:cacheprovider tests/unit/test_cuda.py || tests=$?
 say "CUDA tests: exit $tests in $(( $(date +%s) - t )) s"
 
 mkdir -p "$RESULTS"; t=$(date +%s); status=0

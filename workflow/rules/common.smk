@@ -4,20 +4,21 @@
 import os
 from pathlib import Path
 
-from mdmi.config import dump, knob_grid, resolve, stage_slice, validate, STAGE_READS
+from mdmi.core.knobs import knob_grid
+from mdmi.pipeline.config import dump, resolve, stage_slice, validate, STAGE_READS
 from mdmi.domains import get_spec, load_plugins
-from mdmi.integrity import RECORD_ENV
-from mdmi.resources import declared, gpu_jobs
+from mdmi.util.records import RECORD_ENV
+from mdmi.pipeline.resources import declared, gpu_jobs
 
 # every job's writes leave a record (size, SHA-256, command) that the next job checks before reading
-# (mdmi/integrity.py): a truncated or foreign results file stops with one line instead of making a table
+# (mdmi/util/integrity.py): a truncated or foreign results file stops with one line instead of making a table
 os.environ[RECORD_ENV] = "1"
 
 
 # A scale's file is an overlay of config/base.yaml (`extends`); merge the chain under what Snakemake
 # loaded (command-line --config values stay on top), then the project's own validation: the schema
 # (workflow/schemas/config.schema.yaml plus each registered domain's fragment), each decoding method's
-# typed knobs (mdmi.decoding.KNOBS) and cross-field checks; one line naming the bad key.
+# typed knobs (mdmi.core.knobs.KNOBS) and cross-field checks; one line naming the bad key.
 _CONFIGFILE = ([Path(f) for f in workflow.overwrite_configfiles] or [Path(workflow.basedir) / "config" / "default.yaml"])[-1]
 _resolved = resolve(dict(config), _CONFIGFILE)
 config.clear()
@@ -104,7 +105,7 @@ def cpu_group(name):
 
 # The config files the commands read, as (YAML text, digest). The whole config goes to
 # results/config.yaml (the shared rules, notebooks and manifest read it); each (domain, stage) gets its
-# slice (mdmi.config.stage_slice: only what that stage reads) at results/config/<domain>/<stage>-<digest>.yaml.
+# slice (mdmi.pipeline.config.stage_slice: only what that stage reads) at results/config/<domain>/<stage>-<digest>.yaml.
 # A file's name says its content, so editing a decoding knob makes a new decode slice (decoding and
 # the tables rerun) and leaves the data, model and label slices, and their jobs, as they were.
 FULL_CONFIG = dump(dict(config))
@@ -141,7 +142,7 @@ def config_slice(stage):
 
 def res(rule, key):
     """Resource function: ``key`` (mem_mb, runtime) that the config declares for ``rule`` (and the
-    job's domain, when it has one): config `resources`, mdmi.resources.declared."""
+    job's domain, when it has one): config `resources`, mdmi.pipeline.resources.declared."""
     return lambda wc: declared(config, rule, wc.get("domain"))[key]
 
 

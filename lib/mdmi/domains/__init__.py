@@ -8,8 +8,9 @@ Three ways in, none of which edits a project file:
    that define ``SPEC`` (``load_plugins``, called by config validation before the schema is built).
 
     from mdmi.domains import registry, get_spec, get_domain
-    get_domain("sudoku", section)        # the configured domain object
+    get_domain(name, section)           # the configured domain object
 """
+
 from __future__ import annotations
 
 import importlib
@@ -19,8 +20,8 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from ..errors import UsageError
-from .base import DomainSpec
+from mdmi.domains.base import DomainSpec
+from mdmi.errors import UsageError
 
 _REGISTRY: dict[str, DomainSpec] = {}
 _BUILTIN: set[str] = set()
@@ -34,10 +35,14 @@ class PluginError(UsageError):
 def register(spec: DomainSpec, source: str = "") -> DomainSpec:
     """Add ``spec`` to the registry (the same spec twice is a no-op; two specs of one name an error)."""
     if not isinstance(spec, DomainSpec):
-        raise PluginError(f"{source or spec!r}: SPEC must be a mdmi.domains.base.DomainSpec, got {type(spec).__name__}")
+        raise PluginError(
+            f"{source or spec!r}: SPEC must be a mdmi.domains.base.DomainSpec, got {type(spec).__name__}"
+        )
     known = _REGISTRY.get(spec.name)
     if known is not None and known is not spec:
-        raise PluginError(f"{source}: a domain named {spec.name!r} is already registered; rename the plugin's SPEC.name")
+        raise PluginError(
+            f"{source}: a domain named {spec.name!r} is already registered; rename the plugin's SPEC.name"
+        )
     _REGISTRY[spec.name] = spec
     return spec
 
@@ -66,8 +71,10 @@ def load_plugins(plugins: list[str] | None, base: Path | None = None) -> list[st
         if item.endswith(".py"):
             path = Path(item) if Path(item).is_absolute() or base is None else Path(base) / item
             if not path.is_file():
-                raise PluginError(f"plugin {item}: no such file; give a path to a .py file that defines SPEC, "
-                                  f"or an importable module name")
+                raise PluginError(
+                    f"plugin {item}: no such file; give a path to a .py file that defines SPEC, "
+                    f"or an importable module name"
+                )
             name = f"mdmi_plugin_{path.stem}"
             module = sys.modules.get(name)
             if module is None or getattr(module, "__file__", None) != str(path):
@@ -79,10 +86,14 @@ def load_plugins(plugins: list[str] | None, base: Path | None = None) -> list[st
             try:
                 module = importlib.import_module(item)
             except ModuleNotFoundError as e:
-                raise PluginError(f"plugin {item}: module not found ({e.name}); install it, put it on PYTHONPATH, "
-                                  f"or give a path to its .py file") from None
+                raise PluginError(
+                    f"plugin {item}: module not found ({e.name}); install it, put it on PYTHONPATH, "
+                    f"or give a path to its .py file"
+                ) from None
         if not hasattr(module, "SPEC"):
-            raise PluginError(f"plugin {item}: defines no SPEC (a mdmi.domains.base.DomainSpec); see docs/extending.md")
+            raise PluginError(
+                f"plugin {item}: defines no SPEC (a mdmi.domains.base.DomainSpec); see docs/extending.md"
+            )
         names.append(register(module.SPEC, f"plugin {item}").name)
     return names
 
@@ -102,8 +113,10 @@ def builtin() -> list[str]:
 def get_spec(name: str) -> DomainSpec:
     specs = registry()
     if name not in specs:
-        raise UsageError(f"unknown domain {name!r}; known: {', '.join(sorted(specs))} (a domain of your own: "
-                         f"list it under the config's plugins, see docs/extending.md)")
+        raise UsageError(
+            f"unknown domain {name!r}; known: {', '.join(sorted(specs))} (a domain of your own: "
+            f"list it under the config's plugins, see docs/extending.md)"
+        )
     return specs[name]
 
 

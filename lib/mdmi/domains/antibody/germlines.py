@@ -11,6 +11,7 @@ leaves empty (the CDR3 end and framework 4). Every residue keeps its IMGT positi
 ``*03``) are split into train / val / test by a seeded hash, so no allele of a test gene is ever seen by the
 estimator.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,11 +19,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import MdmiError
+from mdmi.errors import MdmiError
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
-REGIONS = (("FR1", 1, 26), ("CDR1", 27, 38), ("FR2", 39, 55), ("CDR2", 56, 65), ("FR3", 66, 104),
-           ("CDR3", 105, 117), ("FR4", 118, 128))
+REGIONS = (
+    ("FR1", 1, 26),
+    ("CDR1", 27, 38),
+    ("FR2", 39, 55),
+    ("CDR2", 56, 65),
+    ("FR3", 66, 104),
+    ("CDR3", 105, 117),
+    ("FR4", 118, 128),
+)
 CHAIN_TYPES = {"H": "heavy", "K": "kappa", "L": "lambda"}
 
 
@@ -43,6 +51,7 @@ def region_of(position: int) -> str:
 class Chain:
     """One germline variable domain: ``sequence`` (one letter per residue) with each residue's IMGT
     ``positions``; ``v``/``j`` gene names, ``species``, ``chain`` type (H/K/L) and ``split``."""
+
     name: str
     v: str
     j: str
@@ -83,7 +92,7 @@ def gene_group(name: str) -> str:
 
 def split_of(species: str, group: str, seed: int, val: float, test: float) -> str:
     """train / val / test of a gene group, from a seeded hash (stable whatever else is in the set)."""
-    h = int(hashlib.sha256(f"{seed}:{species}:{group}".encode()).hexdigest()[:12], 16) / 16 ** 12
+    h = int(hashlib.sha256(f"{seed}:{species}:{group}".encode()).hexdigest()[:12], 16) / 16**12
     return "test" if h < test else "val" if h < test + val else "train"
 
 
@@ -96,10 +105,13 @@ def _usable(v: str) -> bool:
     return all(a in AMINO_ACIDS for a in residues) and v[:5].count("-") <= 3
 
 
-def germline_chains(species: list[str], chains: list[str], seed: int, val: float, test: float) -> list[Chain]:
+def germline_chains(
+    species: list[str], chains: list[str], seed: int, val: float, test: float
+) -> list[Chain]:
     """Every usable V allele of the given species and chain types, each joined to a J gene of its species and
     chain type drawn by a seeded generator; duplicates of the same sequence kept once. Sorted by name."""
-    from anarci.germlines import all_germlines
+    from anarci.germlines import all_germlines  # noqa: PLC0415
+
     rng = np.random.default_rng(seed)
     out, seen = [], set()
     for ch in chains:
@@ -107,8 +119,10 @@ def germline_chains(species: list[str], chains: list[str], seed: int, val: float
             vs = all_germlines["V"].get(ch, {}).get(sp)
             js = all_germlines["J"].get(ch, {}).get(sp)
             if not vs or not js:
-                raise GermlineError(f"ANARCI has no {CHAIN_TYPES.get(ch, ch)} {'V' if not vs else 'J'} genes of "
-                                    f"{sp!r}; choose species/chains it has (see anarci.germlines)")
+                raise GermlineError(
+                    f"ANARCI has no {CHAIN_TYPES.get(ch, ch)} {'V' if not vs else 'J'} genes of "
+                    f"{sp!r}; choose species/chains it has (see anarci.germlines)"
+                )
             j_names = sorted(js)
             for v_name in sorted(vs):
                 v = vs[v_name]
@@ -119,8 +133,18 @@ def germline_chains(species: list[str], chains: list[str], seed: int, val: float
                 if seq in seen:
                     continue
                 seen.add(seq)
-                out.append(Chain(f"{sp}|{v_name}|{j_name}", v_name, j_name, sp, ch, seq, pos,
-                                 split_of(sp, gene_group(v_name), seed, val, test)))
+                out.append(
+                    Chain(
+                        f"{sp}|{v_name}|{j_name}",
+                        v_name,
+                        j_name,
+                        sp,
+                        ch,
+                        seq,
+                        pos,
+                        split_of(sp, gene_group(v_name), seed, val, test),
+                    )
+                )
     return sorted(out, key=lambda c: c.name)
 
 
@@ -132,5 +156,8 @@ def design_chain(chain: Chain, cdr3_length: int) -> tuple[str, tuple[int, ...], 
     after = [(a, p) for a, p in zip(chain.sequence, chain.positions) if p > 117]
     loop = [("#", min(105 + k, 117)) for k in range(cdr3_length)]
     parts = before + loop + after
-    return ("".join(a for a, _ in parts), tuple(p for _, p in parts),
-            list(range(len(before), len(before) + cdr3_length)))
+    return (
+        "".join(a for a, _ in parts),
+        tuple(p for _, p in parts),
+        list(range(len(before), len(before) + cdr3_length)),
+    )

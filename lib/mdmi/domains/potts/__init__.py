@@ -2,29 +2,34 @@
 
 Everything the workflow knows about it is declared here (docs/extending.md walks through it field by
 field); the sampler and the exact quantities are in ``chain.py``, the masked-sequence domain in
-``domain.py``, the ground-truth analysis and claims in ``workflow.py``, the config section's schema
+``domain.py``, the ground-truth analysis and claims in ``claims.py``, the config section's schema
 in ``schema.yaml`` and the figure in notebooks/fig4_potts_truth.ipynb.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import yaml
 
-from ..base import Analysis, DomainSpec, Figure, lazy
+from mdmi.domains.base import Analysis, DomainSpec, Figure, lazy
+from mdmi.errors import ConfigError
 
-_WORKFLOW = f"{__name__}.workflow"
+_CLAIMS = f"{__name__}.claims"
 
 
 def _validate(section: dict, source: str) -> None:
-    from ...config import ConfigError
     c, d = section["chain"], section["data"]
     if c["length"] <= len(c["coupling_scale"]):
-        raise ConfigError(f"{source}: potts.chain.length must exceed the coupling range (len(coupling_scale))")
+        raise ConfigError(
+            f"{source}: potts.chain.length must exceed the coupling range (len(coupling_scale))"
+        )
     if d["mask_min"] > d["mask_max"]:
         raise ConfigError(f"{source}: potts.data.mask_min must be <= mask_max")
     if c["states"] > 36:
-        raise ConfigError(f"{source}: potts.chain.states must be <= 36 (one character per state in the data files)")
+        raise ConfigError(
+            f"{source}: potts.chain.states must be <= 36 (one character per state in the data files)"
+        )
 
 
 SPEC = DomainSpec(
@@ -35,12 +40,19 @@ SPEC = DomainSpec(
     stage_keys={"chain": "data", "quality": "decode", "truth": "analysis"},
     validate=_validate,
     relation_claim="Potts: MI maps recover the coupling range (pairs within K positions vs farther)",
-    analyses=(Analysis("truth", lazy(_WORKFLOW, "truth")),),
-    claims=lazy(_WORKFLOW, "claims"),
-    table1_rows=lazy(_WORKFLOW, "table1_rows"),
+    analyses=(Analysis("truth", lazy(_CLAIMS, "truth")),),
+    claims=lazy(_CLAIMS, "claims"),
+    table1_rows=lazy(_CLAIMS, "table1_rows"),
     not_run_claims=("Potts: the MDM's exact MI ranks pairs as the true conditional MI does",),
-    figures=(Figure("fig4", "notebooks/fig4_potts_truth.ipynb", caption="workflow/report/fig4_potts_truth.rst",
-                    inputs=("potts/analysis/truth", "tables/truth.csv"), files=("tables/truth.csv",)),),
+    figures=(
+        Figure(
+            "fig4",
+            "notebooks/fig4_potts_truth.ipynb",
+            caption="workflow/report/fig4_potts_truth.rst",
+            inputs=("potts/analysis/truth", "tables/truth.csv"),
+            files=("tables/truth.csv",),
+        ),
+    ),
     fig3_metrics=("cond_ll", "parallel_tc"),
     lower_is_better=("parallel_tc",),
     docs="a Potts chain sampled exactly: true conditional MI and exact scores of every decoded sequence",

@@ -17,6 +17,7 @@ partition function of the chain with some positions *clamped* (fixed to a value)
 
 Computations run in float64 (NumPy); log Z of a batch of B clamp patterns costs O(B L q^(K+1)).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from scipy.special import logsumexp
 class PottsChain:
     """h: float[L, q] fields; J: float[L, K, q, q], J[i, d-1, a, b] couples x_i = a with x_{i+d} = b
     (entries with i + d >= L are ignored)."""
+
     h: np.ndarray
     J: np.ndarray
 
@@ -46,10 +48,14 @@ class PottsChain:
         return self.J.shape[1]
 
     @classmethod
-    def random(cls, length: int, states: int, coupling_scale: list[float], field_scale: float, seed: int):
+    def random(
+        cls, length: int, states: int, coupling_scale: list[float], field_scale: float, seed: int
+    ):
         """Gaussian fields (sd ``field_scale``) and couplings (sd ``coupling_scale[d-1]`` at distance d)."""
         if length <= len(coupling_scale):
-            raise ValueError(f"a chain of length {length} needs more positions than its coupling range {len(coupling_scale)}")
+            raise ValueError(
+                f"a chain of length {length} needs more positions than its coupling range {len(coupling_scale)}"
+            )
         rng = np.random.default_rng(seed)
         h = rng.normal(0.0, field_scale, (length, states))
         J = np.stack([rng.normal(0.0, s, (length, states, states)) for s in coupling_scale], axis=1)
@@ -69,18 +75,27 @@ class PottsChain:
     def log_z(self, clamp: np.ndarray, chunk: int = 4096) -> np.ndarray:
         """float[B]: log of the sum of exp(E) over sequences that agree with clamp[B, L] (-1 = free)."""
         clamp = np.asarray(clamp, dtype=np.int64)
-        return np.concatenate([self._log_z(clamp[s:s + chunk]) for s in range(0, len(clamp), chunk)]) \
-            if len(clamp) else np.zeros(0)
+        return (
+            np.concatenate([self._log_z(clamp[s : s + chunk]) for s in range(0, len(clamp), chunk)])
+            if len(clamp)
+            else np.zeros(0)
+        )
 
     def _transfer(self) -> np.ndarray:
         """float[L, q^K, q^K]: M[t, s, s'] = exp(couplings of x_t with the K positions before it) when
         the window s = (x_{t-K}..x_{t-1}) shifts into s' = (x_{t-K+1}..x_t), else 0 (rows t < K unused)."""
         if getattr(self, "_M", None) is None:
             L, q, K = self.length, self.states, self.range
-            S = q ** K
-            digits = np.array(list(product(range(q), repeat=K)))           # [S, K]: window state -> its values
+            S = q**K
+            digits = np.array(
+                list(product(range(q), repeat=K))
+            )  # [S, K]: window state -> its values
             M = np.zeros((L, S, S))
-            shift = (digits[:, 1:] * (q ** np.arange(K - 2, -1, -1))).sum(1) if K > 1 else np.zeros(S, dtype=int)
+            shift = (
+                (digits[:, 1:] * (q ** np.arange(K - 2, -1, -1))).sum(1)
+                if K > 1
+                else np.zeros(S, dtype=int)
+            )
             for t in range(K, L):
                 for s in range(S):
                     for b in range(q):
@@ -92,7 +107,7 @@ class PottsChain:
 
     def _log_z(self, clamp: np.ndarray) -> np.ndarray:
         L, q, K = self.length, self.states, self.range
-        u = self._unary(clamp)                                     # [B, L, q]
+        u = self._unary(clamp)  # [B, L, q]
         B = u.shape[0]
         # log-potential of the first window (x_0 .. x_{K-1}), then probability space with rescaling
         first = np.zeros((B,) + (q,) * K)
@@ -106,7 +121,7 @@ class PottsChain:
             alpha = np.exp(first - np.where(np.isfinite(log_scale), log_scale, 0.0)[:, None])
             M = self._transfer()
             last = self._last
-            for t in range(K, L):                                   # x_t enters the window, x_{t-K} leaves
+            for t in range(K, L):  # x_t enters the window, x_{t-K} leaves
                 alpha = (alpha @ M[t]) * np.exp(u[:, t, last])
                 c = alpha.max(1)
                 alpha = alpha / np.where(c > 0, c, 1.0)[:, None]
@@ -149,7 +164,7 @@ class PottsChain:
         iu, ju = np.triu_indices(M, k=1)
         if len(iu):
             rows = np.repeat(base[None], len(iu) * q * q, axis=0)
-            ab = np.array(list(product(range(q), repeat=2)))          # [q*q, 2]
+            ab = np.array(list(product(range(q), repeat=2)))  # [q*q, 2]
             r = np.arange(len(rows))
             rows[r, np.repeat(idx[iu], q * q)] = np.tile(ab[:, 0], len(iu))
             rows[r, np.repeat(idx[ju], q * q)] = np.tile(ab[:, 1], len(iu))
@@ -196,7 +211,7 @@ class PottsChain:
         L, q = self.length, self.states
         out = np.full((n, L), -1, dtype=np.int64)
         for s in range(0, n, chunk):
-            x = out[s:s + chunk]
+            x = out[s : s + chunk]
             for t in range(L):
                 rows = np.repeat(x, q, axis=0)
                 rows[:, t] = np.tile(np.arange(q), len(x))
@@ -206,7 +221,9 @@ class PottsChain:
                 x[:, t] = (rng.random((len(x), 1)) > np.cumsum(p, 1)).sum(1).clip(max=q - 1)
         return out
 
-    def total_correlation(self, x: np.ndarray, visible: np.ndarray, filled: np.ndarray, max_set: int) -> float:
+    def total_correlation(
+        self, x: np.ndarray, visible: np.ndarray, filled: np.ndarray, max_set: int
+    ) -> float:
         """KL(p(x_S | x_V) || prod_{i in S} p(x_i | x_V)) in nats for the set S = ``filled`` (bool[L]) filled in
         parallel given the positions ``visible`` (bool[L]) of x[L]; other positions are summed out.
         NaN when |S| > max_set (the sum runs over q^|S| assignments)."""
@@ -219,12 +236,12 @@ class PottsChain:
         q = self.states
         base = np.where(visible, x, -1)
         lz0 = self.log_z(base[None])[0]
-        assign = np.array(list(product(range(q), repeat=len(S))))      # [q^|S|, |S|]
+        assign = np.array(list(product(range(q), repeat=len(S))))  # [q^|S|, |S|]
         rows = np.repeat(base[None], len(assign), axis=0)
         rows[:, S] = assign
-        logp = self.log_z(rows) - lz0                                   # log p(x_S = a | x_V)
+        logp = self.log_z(rows) - lz0  # log p(x_S = a | x_V)
         p = np.exp(logp)
-        single = self.marginals(x[None], (~np.asarray(visible, dtype=bool))[None])[0, S]   # [|S|, q]
+        single = self.marginals(x[None], (~np.asarray(visible, dtype=bool))[None])[0, S]  # [|S|, q]
         with np.errstate(divide="ignore"):
             logq = np.log(single[np.arange(len(S))[None], assign]).sum(1)
         keep = p > 0

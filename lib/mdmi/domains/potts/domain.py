@@ -15,6 +15,7 @@ Data (``data_dir``): ``train.txt`` (one sample per line, states as characters 0-
 ``{split}_tasks.csv`` (init with '.' for masked positions, the sample it came from, band:
 ``inpaint`` = part masked, ``generate`` = all masked).
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,11 +25,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ...errors import MissingInput
-from ...io import write_text
-from ...models.transformer import MaskedTransformer, TransformerConfig
-from ..base import Task
-from .chain import PottsChain
+from mdmi.domains.base import Domain, Task
+from mdmi.domains.potts.chain import PottsChain
+from mdmi.errors import MissingInput
+from mdmi.models.transformer import MaskedTransformer, TransformerConfig
+from mdmi.util.io import write_text
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,9 @@ SYMBOLS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 def chain_from_config(section: dict) -> PottsChain:
     c = section["chain"]
-    return PottsChain.random(c["length"], c["states"], c["coupling_scale"], c["field_scale"], c["seed"])
+    return PottsChain.random(
+        c["length"], c["states"], c["coupling_scale"], c["field_scale"], c["seed"]
+    )
 
 
 def _encode(x) -> str:
@@ -48,12 +51,12 @@ def _decode(s: str) -> list[int]:
     return [SYMBOLS.index(ch) for ch in s]
 
 
-class PottsDomain:
+class PottsDomain(Domain):
     name = "potts"
     primary_metric = "cond_ll"
     extra_metrics = ("loglik", "parallel_tc", "tc_tractable")
     pretrained = False
-    wants_states = True          # quality() scores each pass's parallel set: decode records the states
+    wants_states = True  # quality() scores each pass's parallel set: decode records the states
 
     def __init__(self, cfg: dict):
         self.cfg = cfg
@@ -84,11 +87,24 @@ class PottsDomain:
                         masked = np.zeros(self.length, dtype=bool)
                         masked[rng.choice(self.length, size=m, replace=False)] = True
                     init = "".join("." if masked[i] else SYMBOLS[v] for i, v in enumerate(x[k]))
-                    rows.append({"init": init, "sample": _encode(x[k]), "band": band, "masked": int(masked.sum())})
+                    rows.append(
+                        {
+                            "init": init,
+                            "sample": _encode(x[k]),
+                            "band": band,
+                            "masked": int(masked.sum()),
+                        }
+                    )
                     k += 1
             write_text(out_dir / f"{split}_tasks.csv", pd.DataFrame(rows).to_csv(index=False))
-        log.info("potts chain L=%d q=%d K=%d: %d training samples, mean log p %.2f nats", self.length, self.q,
-                 self.chain.range, len(train), float(self.chain.log_prob(train[:2000]).mean()))
+        log.info(
+            "potts chain L=%d q=%d K=%d: %d training samples, mean log p %.2f nats",
+            self.length,
+            self.q,
+            self.chain.range,
+            len(train),
+            float(self.chain.log_prob(train[:2000]).mean()),
+        )
 
     def train_sequences(self, data_dir: Path) -> torch.Tensor:
         path = Path(data_dir) / "train.txt"
@@ -100,22 +116,37 @@ class PottsDomain:
         return None
 
     def augment(self, batch: torch.Tensor, gen: torch.Generator, mask: torch.Tensor | None = None):
-        return batch if mask is None else (batch, mask)        # positions are not exchangeable: no symmetry
+        return (
+            batch if mask is None else (batch, mask)
+        )  # positions are not exchangeable: no symmetry
 
     def load_task(self, data_dir: Path, split: str) -> Task:
         path = Path(data_dir) / f"{split}_tasks.csv"
         if not path.exists():
             raise MissingInput(f"{path}: no Potts tasks for split {split!r}; run the data step")
-        df = pd.read_csv(path, keep_default_na=False, dtype={"init": str, "sample": str, "band": str})
-        init = torch.tensor([[self.mask_id if ch == "." else SYMBOLS.index(ch) for ch in s] for s in df.init])
+        df = pd.read_csv(
+            path, keep_default_na=False, dtype={"init": str, "sample": str, "band": str}
+        )
+        init = torch.tensor(
+            [[self.mask_id if ch == "." else SYMBOLS.index(ch) for ch in s] for s in df.init]
+        )
         target = torch.tensor([_decode(s) for s in df["sample"]])
-        return Task(name=split, init=init, target=target, meta=df[["band", "masked"]].reset_index(drop=True))
+        return Task(
+            name=split, init=init, target=target, meta=df[["band", "masked"]].reset_index(drop=True)
+        )
 
     # ---------------------------------------------------------------- model
     def build_model(self, model_cfg: dict) -> torch.nn.Module:
-        cfg = TransformerConfig(num_values=self.q, length=self.length, d_model=model_cfg["d_model"],
-                                n_layers=model_cfg["n_layers"], n_heads=model_cfg["n_heads"], d_ff=model_cfg["d_ff"],
-                                dropout=model_cfg.get("dropout", 0.0), pos_embedding=True)
+        cfg = TransformerConfig(
+            num_values=self.q,
+            length=self.length,
+            d_model=model_cfg["d_model"],
+            n_layers=model_cfg["n_layers"],
+            n_heads=model_cfg["n_heads"],
+            d_ff=model_cfg["d_ff"],
+            dropout=model_cfg.get("dropout", 0.0),
+            pos_embedding=True,
+        )
         return MaskedTransformer(cfg)
 
     def workload(self) -> dict:
@@ -125,13 +156,22 @@ class PottsDomain:
         for split in ("val", "test"):
             bands = d[f"{split}_tasks"]
             n = sum(bands.values())
-            masked = sum(c * (self.length if b == "generate" else frac * self.length) for b, c in bands.items())
+            masked = sum(
+                c * (self.length if b == "generate" else frac * self.length)
+                for b, c in bands.items()
+            )
             tasks[split] = (n, masked / max(1, n))
-        return {"length": self.length, "values": self.q, "architecture": lambda: self.build_model(self.cfg["model"]),
-                "tasks": tasks}
+        return {
+            "length": self.length,
+            "values": self.q,
+            "architecture": lambda: self.build_model(self.cfg["model"]),
+            "tasks": tasks,
+        }
 
     # ---------------------------------------------------------------- quality
-    def quality(self, final: torch.Tensor, task: Task, model=None, states: list | None = None) -> pd.DataFrame:
+    def quality(
+        self, final: torch.Tensor, task: Task, model=None, states: list | None = None
+    ) -> pd.DataFrame:
         """cond_ll: true log p(x_M | x_V) / |M| of each completion; loglik: its true log p(x) (nats);
         parallel_tc: summed total correlation
         of the sets filled in one pass (from ``states``, the decoder's states before each pass; NaN when a
@@ -153,7 +193,9 @@ class PottsDomain:
             for before, after in zip(steps[:-1], steps[1:]):
                 filled = (before == self.mask_id) & (after != self.mask_id)
                 for b in np.nonzero(filled.sum(1) >= 2)[0]:
-                    tc[b] += self.chain.total_correlation(x[b], before[b] != self.mask_id, filled[b], max_set)
+                    tc[b] += self.chain.total_correlation(
+                        x[b], before[b] != self.mask_id, filled[b], max_set
+                    )
             out["parallel_tc"] = tc
             out["tc_tractable"] = np.isfinite(tc)
         return out

@@ -6,11 +6,14 @@ correction (APC, Dunn et al. 2008); mapped onto a chain through that chain's own
 Inputs are A2M/aligned FASTA match columns: upper-case residues and '-' gaps (lower-case insert
 states and '.' are not match columns and are dropped). States are the 20 amino acids plus the gap.
 """
+
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from .alphabet import AA_INDEX, ProteinDataError
+from mdmi.domains.protein.alphabet import AA_INDEX, ProteinDataError
+from mdmi.train.mdm import identity_weights
 
 GAP = 20
 STATES = 21
@@ -30,39 +33,45 @@ def encode_alignment(rows: list[str]) -> np.ndarray:
     """uint8[N, C] of the match columns (0..19 amino acids, 20 gap and any non-standard letter)."""
     cols = [match_columns(r) for r in rows]
     if not cols or len({len(c) for c in cols}) != 1:
-        raise ProteinDataError("alignment rows differ in their number of match columns (give an A2M or "
-                               "aligned FASTA whose rows all have the same match columns)")
+        raise ProteinDataError(
+            "alignment rows differ in their number of match columns (give an A2M or "
+            "aligned FASTA whose rows all have the same match columns)"
+        )
     return np.array([[AA_INDEX.get(c, GAP) for c in r] for r in cols], dtype=np.uint8)
 
 
 def sequence_weights(msa: np.ndarray, identity: float = 0.8) -> np.ndarray:
     """w[N] = 1 / (number of rows at least ``identity`` identical to this one, itself included): the
     usual down-weighting of redundant family members."""
-    import torch
 
-    from ...train_mdm import identity_weights           # the trainer's row weights (train.reweight_identity)
     return identity_weights(torch.from_numpy(np.asarray(msa)), identity).double().numpy()
 
 
-def column_mi(msa: np.ndarray, weights: np.ndarray | None = None, pseudocount: float = 0.5,
-              block: int = 32) -> np.ndarray:
+def column_mi(
+    msa: np.ndarray, weights: np.ndarray | None = None, pseudocount: float = 0.5, block: int = 32
+) -> np.ndarray:
     """MI[C, C] in nats between match columns, from weighted pair counts with ``pseudocount`` spread
     evenly over the 21 x 21 states (and 21 for the singles); zero diagonal. Computed ``block`` columns
     against all at a time: memory about block x C x 21^2 x 8 bytes (the full pair table of a
     441-column family would take 0.7 GB per copy)."""
     n, c = msa.shape
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
-    onehot = np.zeros((n, c * STATES))                                   # [N, C*S]
+    onehot = np.zeros((n, c * STATES))  # [N, C*S]
     onehot[np.arange(n)[:, None], np.arange(c)[None, :] * STATES + msa] = 1.0
     total = w.sum() + pseudocount
-    single = ((w @ onehot).reshape(c, STATES) + pseudocount / STATES) / total                  # [C, S]
+    single = ((w @ onehot).reshape(c, STATES) + pseudocount / STATES) / total  # [C, S]
     weighted = onehot * w[:, None]
     mi = np.zeros((c, c))
     for lo in range(0, c, block):
         hi = min(c, lo + block)
-        counts = weighted[:, lo * STATES:hi * STATES].T @ onehot          # [b*S, C*S] weighted pair counts
-        pair = (counts.reshape(hi - lo, STATES, c, STATES).transpose(0, 2, 1, 3) + pseudocount / STATES ** 2) / total
-        ratio = pair / (single[lo:hi, None, :, None] * single[None, :, None, :])   # [b, C, S, S]
+        counts = (
+            weighted[:, lo * STATES : hi * STATES].T @ onehot
+        )  # [b*S, C*S] weighted pair counts
+        pair = (
+            counts.reshape(hi - lo, STATES, c, STATES).transpose(0, 2, 1, 3)
+            + pseudocount / STATES**2
+        ) / total
+        ratio = pair / (single[lo:hi, None, :, None] * single[None, :, None, :])  # [b, C, S, S]
         mi[lo:hi] = (pair * np.log(ratio)).sum((-1, -2))
     np.fill_diagonal(mi, 0.0)
     return mi
@@ -104,9 +113,11 @@ def residue_columns(aligned_row: str, sequence: str) -> np.ndarray:
             residues.append(ch)
             columns.append(col)
             col += 1
-        else:                                   # lower case: an insert residue, no match column
+        else:  # lower case: an insert residue, no match column
             residues.append(ch.upper())
             columns.append(-1)
     if "".join(residues) != sequence:
-        raise ProteinDataError("the chain's aligned row does not spell its sequence; align the chain to the family")
+        raise ProteinDataError(
+            "the chain's aligned row does not spell its sequence; align the chain to the family"
+        )
     return np.array(columns, dtype=np.int64)

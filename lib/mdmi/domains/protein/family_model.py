@@ -10,7 +10,7 @@ The conditional of a masked column i given the visible ones is a Potts form,
 
     logits_i(a) = h_i(a) + sum_{j visible, j != i} J_ij(a, x_j),
 
-trained with the masked-diffusion objective like any other backbone (``mdmi.train_mdm``). The
+trained with the masked-diffusion objective like any other backbone (``mdmi.train.mdm``). The
 couplings are factorised, ``J[(i, a), (j, b)] = sum_k U[i, a, k] V[j, b, k]`` (rank ``model.family.rank``;
 0 = the full C x 20 x C x 21 tensor), and pulled towards zero by a Gaussian prior
 (``penalty()``: ``model.family.penalty`` x a squared norm, which the trainer adds to the loss divided
@@ -23,6 +23,7 @@ the couplings (docs/method.md §5).
 forward(tokens[B, L]) -> (logits[B, L, 20], hidden[B, L, 20]): ``hidden`` is the centred logits. Inputs
 shorter than the family (the core cuts trailing padding off a chunk) are read as gaps there.
 """
+
 from __future__ import annotations
 
 import torch
@@ -30,9 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 
 MASK_ID = 20
-GAP_ID = 21          # the protocol's pad_id
+GAP_ID = 21  # the protocol's pad_id
 RESIDUES = 20
-INPUT_STATES = 21    # 20 residues + gap
+INPUT_STATES = 21  # 20 residues + gap
 
 
 class FamilyPottsMDM(nn.Module):
@@ -42,26 +43,42 @@ class FamilyPottsMDM(nn.Module):
     mask_id = MASK_ID
     pad_id = GAP_ID
 
-    def __init__(self, columns: int, rank: int, penalty: float, label: str = "family Potts MDM",
-                 prior: str = "factors"):
+    def __init__(
+        self,
+        columns: int,
+        rank: int,
+        penalty: float,
+        label: str = "family Potts MDM",
+        prior: str = "factors",
+    ):
         super().__init__()
         C, K = int(columns), int(rank)
         if prior not in ("factors", "couplings"):
             raise ValueError(f"family prior must be 'factors' or 'couplings', got {prior!r}")
-        self.columns, self.rank, self.penalty_weight, self.label, self.prior = C, K, float(penalty), label, prior
-        self.field = nn.Parameter(torch.zeros(C, RESIDUES))                          # h[C, 20]
+        self.columns, self.rank, self.penalty_weight, self.label, self.prior = (
+            C,
+            K,
+            float(penalty),
+            label,
+            prior,
+        )
+        self.field = nn.Parameter(torch.zeros(C, RESIDUES))  # h[C, 20]
         if K > 0:
-            self.U = nn.Parameter(0.01 * torch.randn(C * RESIDUES, K))       # [C*20, K] (the trainer seeds torch)
-            self.V = nn.Parameter(0.01 * torch.randn(C * INPUT_STATES, K))   # [C*21, K]
+            self.U = nn.Parameter(
+                0.01 * torch.randn(C * RESIDUES, K)
+            )  # [C*20, K] (the trainer seeds torch)
+            self.V = nn.Parameter(0.01 * torch.randn(C * INPUT_STATES, K))  # [C*21, K]
         else:
-            self.J = nn.Parameter(torch.zeros(C * RESIDUES, C * INPUT_STATES))              # [C*20, C*21]
+            self.J = nn.Parameter(torch.zeros(C * RESIDUES, C * INPUT_STATES))  # [C*20, C*21]
         self.register_buffer("off_diagonal", 1.0 - torch.eye(C), persistent=False)
 
     def inputs(self, tokens: torch.Tensor) -> torch.Tensor:
         """FloatTensor[B, C, 21]: one-hot of residues and gaps; a masked column is all zero."""
         if bool(((tokens < 0) | (tokens > GAP_ID)).any()):
-            raise ValueError(f"family tokens must be 0..{GAP_ID} (20 residues, {MASK_ID} mask, {GAP_ID} gap)")
-        state = torch.where(tokens == GAP_ID, RESIDUES, tokens)                  # gap -> input state 20
+            raise ValueError(
+                f"family tokens must be 0..{GAP_ID} (20 residues, {MASK_ID} mask, {GAP_ID} gap)"
+            )
+        state = torch.where(tokens == GAP_ID, RESIDUES, tokens)  # gap -> input state 20
         x = F.one_hot(state, INPUT_STATES).float()
         return x * (tokens != MASK_ID).unsqueeze(-1).float()
 
@@ -75,15 +92,17 @@ class FamilyPottsMDM(nn.Module):
         B, L = tokens.shape
         if L > self.columns:
             raise ValueError(f"a family sequence has {self.columns} columns, got {L}")
-        if L < self.columns:                              # trailing columns cut off by the caller: gaps
+        if L < self.columns:  # trailing columns cut off by the caller: gaps
             tokens = F.pad(tokens, (0, self.columns - L), value=GAP_ID)
-        x = self.inputs(tokens)                                                     # [B, C, 21]
+        x = self.inputs(tokens)  # [B, C, 21]
         C = self.columns
         if self.rank > 0:
             K = self.rank
-            s = x.reshape(B, -1) @ self.V                                             # [B, K]
+            s = x.reshape(B, -1) @ self.V  # [B, K]
             logits = (s @ self.U.T).view(B, C, RESIDUES)
-            own = torch.einsum("bcq,cqk->bck", x, self.V.view(C, INPUT_STATES, K))  # column i's own term
+            own = torch.einsum(
+                "bcq,cqk->bck", x, self.V.view(C, INPUT_STATES, K)
+            )  # column i's own term
             logits = logits - torch.einsum("bck,cak->bca", own, self.U.view(C, RESIDUES, K))
         else:
             logits = torch.einsum("bjq,iajq->bia", x, self.couplings())

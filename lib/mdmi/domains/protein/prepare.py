@@ -27,6 +27,7 @@ Held-out sequences and chains (val and test) are kept out of training: a trainin
 nearly identical to a held-out sequence or a chain (>= ``identity_kmer`` of its 5-mers shared) is
 moved out of the training set.
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,18 +37,23 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...io import read_json, write_json, write_text
-from .alphabet import AA_INDEX, ProteinDataError
-from .alignment import match_columns, row_sequence
-from .sequences import alignment_file, read_aligned_rows, read_fasta, write_fasta
-from .structure import chain_ids, read_chain
+from mdmi.domains.protein.alignment import match_columns, row_sequence
+from mdmi.domains.protein.alphabet import AA_INDEX, ProteinDataError
+from mdmi.domains.protein.sequences import (
+    alignment_file,
+    read_aligned_rows,
+    read_fasta,
+    write_fasta,
+)
+from mdmi.domains.protein.structure import chain_ids, read_chain
+from mdmi.util.io import read_json, write_json, write_text
 
 log = logging.getLogger(__name__)
 KMER = 5
 
 
 def _kmers(s: str) -> set[str]:
-    return {s[i:i + KMER] for i in range(len(s) - KMER + 1)}
+    return {s[i : i + KMER] for i in range(len(s) - KMER + 1)}
 
 
 def near_identical(a: set[str], b: set[str], threshold: float) -> bool:
@@ -72,9 +78,9 @@ def load_chains(raw: Path, sources: dict, policy: str) -> list[tuple]:
     return chains
 
 
-def prepare(dcfg: dict, raw: Path, out: Path, seed: int) -> dict:
+def prepare(section: dict, raw: Path, out: Path, seed: int) -> dict:
     """Parse, filter and split the fetched inputs; returns a summary (also logged)."""
-    data = dcfg["data"]
+    data = section["data"]
     raw, out = Path(raw), Path(out)
     sources = read_json(raw / "sources.json")
     policy = data["nonstandard"]
@@ -104,41 +110,74 @@ def prepare(dcfg: dict, raw: Path, out: Path, seed: int) -> dict:
     rng.shuffle(order)
     n_held = max(2, int(round(data["heldout_fraction"] * len(uniq))))
     if len(uniq) - n_held < 2:
-        raise ProteinDataError(f"only {len(uniq)} usable sequences after filtering; need more than {n_held + 2} "
-                               "(check protein.data.sequences, min_length/max_length)")
+        raise ProteinDataError(
+            f"only {len(uniq)} usable sequences after filtering; need more than {n_held + 2} "
+            "(check protein.data.sequences, min_length/max_length)"
+        )
     held = [uniq[i] for i in order[:n_held]]
-    val, test = held[: n_held // 2], held[n_held // 2:]
+    val, test = held[: n_held // 2], held[n_held // 2 :]
     protect = [_kmers(s) for _, s in held] + [_kmers(c.sequence) for c, _ in chains]
     train = []
     for i in order[n_held:]:
         n, s = uniq[i]
         k = _kmers(s)
         if any(near_identical(k, p, data["identity_kmer"]) for p in protect):
-            excluded.append(("sequences", n, "near-identical to a held-out sequence or structure chain"))
+            excluded.append(
+                ("sequences", n, "near-identical to a held-out sequence or structure chain")
+            )
         else:
             train.append((n, s))
     write_fasta(out / "train.fasta", train)
     write_fasta(out / "val.fasta", val)
     write_fasta(out / "test.fasta", test)
     for offset, (split, recs) in enumerate((("val", val), ("test", test)), start=1):
-        write_text(out / f"{split}_tasks.tsv", make_tasks(recs, dcfg["tasks"], seed * 1_000 + offset).to_csv(
-            sep="\t", index=False))
-    aligned = {e["file"]: read_aligned_rows(raw / "sequences" / e["file"]) for e in sources["sequences"]
-               if alignment_file(raw / "sequences" / e["file"])}
+        write_text(
+            out / f"{split}_tasks.tsv",
+            make_tasks(recs, section["tasks"], seed * 1_000 + offset).to_csv(sep="\t", index=False),
+        )
+    aligned = {
+        e["file"]: read_aligned_rows(raw / "sequences" / e["file"])
+        for e in sources["sequences"]
+        if alignment_file(raw / "sequences" / e["file"])
+    }
     train_names = {n for n, _ in train}
-    families = {f: [match_columns(r) for n, r in rows.items() if n in train_names] for f, rows in aligned.items()}
+    families = {
+        f: [match_columns(r) for n, r in rows.items() if n in train_names]
+        for f, rows in aligned.items()
+    }
     write_json(out / "families.json", {f: rows for f, rows in families.items() if rows})
-    write_family_columns(out, aligned, families, {"train": train, "val": val, "test": test}, dcfg, seed)
+    write_family_columns(
+        out, aligned, families, {"train": train, "val": val, "test": test}, section, seed
+    )
     for split, file in (("test", "chains.json"), ("val", "val_chains.json")):
-        write_json(out / file, [{"name": c.name, "sequence": c.sequence, "coords": c.coords.round(3).tolist(),
-                                 "residue_ids": c.residue_ids, "cb_missing": c.cb_missing,
-                                 **family_row(c.sequence, aligned, float(data["family_identity"]), c.name)}
-                                for c, s in chains if s == split])
-    write_text(out / "excluded.tsv", pd.DataFrame(excluded, columns=["file", "record", "reason"]).to_csv(
-        sep="\t", index=False))
-    summary = {"source": sources["source"], "train": len(train), "val": len(val), "test": len(test),
-               "chains": [c.name for c, s in chains if s == "test"],
-               "val_chains": [c.name for c, s in chains if s == "val"], "excluded": len(excluded)}
+        write_json(
+            out / file,
+            [
+                {
+                    "name": c.name,
+                    "sequence": c.sequence,
+                    "coords": c.coords.round(3).tolist(),
+                    "residue_ids": c.residue_ids,
+                    "cb_missing": c.cb_missing,
+                    **family_row(c.sequence, aligned, float(data["family_identity"]), c.name),
+                }
+                for c, s in chains
+                if s == split
+            ],
+        )
+    write_text(
+        out / "excluded.tsv",
+        pd.DataFrame(excluded, columns=["file", "record", "reason"]).to_csv(sep="\t", index=False),
+    )
+    summary = {
+        "source": sources["source"],
+        "train": len(train),
+        "val": len(val),
+        "test": len(test),
+        "chains": [c.name for c, s in chains if s == "test"],
+        "val_chains": [c.name for c, s in chains if s == "val"],
+        "excluded": len(excluded),
+    }
     for file, name, reason in excluded:
         log.info("excluded %s:%s (%s)", file, name, reason)
     log.info("protein data: %s", summary)
@@ -148,7 +187,9 @@ def prepare(dcfg: dict, raw: Path, out: Path, seed: int) -> dict:
 def kept_columns(rows: list[str], max_gap: float) -> list[int]:
     """The match columns (indices) whose gap fraction among ``rows`` (match columns only) is <= max_gap."""
     n = len(rows)
-    return [c for c in range(len(rows[0])) if sum(r[c] not in AA_INDEX for r in rows) / n <= max_gap]
+    return [
+        c for c in range(len(rows[0])) if sum(r[c] not in AA_INDEX for r in rows) / n <= max_gap
+    ]
 
 
 def column_row(aligned_row: str, columns: list[int]) -> str:
@@ -157,8 +198,14 @@ def column_row(aligned_row: str, columns: list[int]) -> str:
     return "".join(cols[c] if cols[c] in AA_INDEX else "-" for c in columns)
 
 
-def write_family_columns(out: Path, aligned: dict[str, dict[str, str]], families: dict[str, list[str]],
-                         splits: dict[str, list], dcfg: dict, seed: int) -> None:
+def write_family_columns(
+    out: Path,
+    aligned: dict[str, dict[str, str]],
+    families: dict[str, list[str]],
+    splits: dict[str, list],
+    section: dict,
+    seed: int,
+) -> None:
     """The family model's data: the first alignment with training members (``families``: file -> their match
     columns), its kept columns and every split's members (and tasks) over them; nothing when no sequence
     file is an alignment."""
@@ -166,24 +213,37 @@ def write_family_columns(out: Path, aligned: dict[str, dict[str, str]], families
     if file is None:
         return
     members, rows = families[file], aligned[file]
-    max_gap = float(dcfg["data"]["family_columns"]["max_gap"])
+    max_gap = float(section["data"]["family_columns"]["max_gap"])
     columns = kept_columns(members, max_gap)
     if len(columns) < 2:
-        raise ProteinDataError(f"{file}: only {len(columns)} match columns have at most {max_gap:g} gaps; raise "
-                               f"protein.data.family_columns.max_gap")
-    write_json(out / "family.json", {"family": file, "match_columns": len(members[0]), "columns": columns,
-                                     "max_gap": max_gap})
+        raise ProteinDataError(
+            f"{file}: only {len(columns)} match columns have at most {max_gap:g} gaps; raise "
+            f"protein.data.family_columns.max_gap"
+        )
+    write_json(
+        out / "family.json",
+        {"family": file, "match_columns": len(members[0]), "columns": columns, "max_gap": max_gap},
+    )
     for offset, (split, recs) in enumerate(splits.items()):
         fam = [(n, column_row(rows[n], columns)) for n, _ in recs if n in rows]
         write_fasta(out / f"family_{split}.fasta", fam)
         if split != "train":
-            tasks = make_tasks(fam, dcfg["tasks"], seed * 1_000 + offset, unconditional_length=len(columns))
+            tasks = make_tasks(
+                fam, section["tasks"], seed * 1_000 + offset, unconditional_length=len(columns)
+            )
             write_text(out / f"family_{split}_tasks.tsv", tasks.to_csv(sep="\t", index=False))
-    log.info("family model data: %s, %d of %d match columns (gap fraction <= %g)", file, len(columns),
-             len(members[0]), max_gap)
+    log.info(
+        "family model data: %s, %d of %d match columns (gap fraction <= %g)",
+        file,
+        len(columns),
+        len(members[0]),
+        max_gap,
+    )
 
 
-def family_row(sequence: str, aligned: dict[str, dict[str, str]], min_identity: float, name: str = "") -> dict:
+def family_row(
+    sequence: str, aligned: dict[str, dict[str, str]], min_identity: float, name: str = ""
+) -> dict:
     """{'family': file, 'aligned_row': row} placing a chain in a bundled alignment: the first row that
     spells ``sequence`` (inserts upper-cased, gaps dropped), else the row of the member most identical
     to it, when that identity is >= ``min_identity``, threaded onto the chain (:func:`thread_row`);
@@ -201,17 +261,33 @@ def family_row(sequence: str, aligned: dict[str, dict[str, str]], min_identity: 
     identity, file, member, threaded = best
     if file is None or identity < min_identity:
         return {}
-    log.info("chain %s: read through member %s of %s (%.0f%% identical; rows threaded)", name, member, file,
-             100 * identity)
-    return {"family": file, "aligned_row": threaded, "template": member, "template_identity": round(identity, 4)}
+    log.info(
+        "chain %s: read through member %s of %s (%.0f%% identical; rows threaded)",
+        name,
+        member,
+        file,
+        100 * identity,
+    )
+    return {
+        "family": file,
+        "aligned_row": threaded,
+        "template": member,
+        "template_identity": round(identity, 4),
+    }
 
 
 @functools.lru_cache(maxsize=1)
 def _aligner():
     """The global aligner of :func:`thread_row` (built once: a chain is aligned to every member)."""
-    from Bio.Align import PairwiseAligner, substitution_matrices
-    return PairwiseAligner(mode="global", substitution_matrix=substitution_matrices.load("BLOSUM62"),
-                           open_gap_score=-10.0, extend_gap_score=-0.5, end_gap_score=0.0)
+    from Bio.Align import PairwiseAligner, substitution_matrices  # noqa: PLC0415
+
+    return PairwiseAligner(
+        mode="global",
+        substitution_matrix=substitution_matrices.load("BLOSUM62"),
+        open_gap_score=-10.0,
+        extend_gap_score=-0.5,
+        end_gap_score=0.0,
+    )
 
 
 def thread_row(sequence: str, row: str) -> tuple[float, str]:
@@ -225,13 +301,15 @@ def thread_row(sequence: str, row: str) -> tuple[float, str]:
     template = row_sequence(row)
     if not template or not sequence:
         return 0.0, ""
-    pairs = _aligner().align(sequence, template)[0].aligned        # blocks of (chain, member) aligned ranges
-    partner, same = {}, 0                                       # member residue -> chain residue
+    pairs = (
+        _aligner().align(sequence, template)[0].aligned
+    )  # blocks of (chain, member) aligned ranges
+    partner, same = {}, 0  # member residue -> chain residue
     for (c0, c1), (t0, _) in zip(*pairs):
         for k in range(c1 - c0):
             partner[t0 + k] = c0 + k
             same += sequence[c0 + k] == template[t0 + k]
-    out, t, c = [], 0, 0                                        # t: member residue, c: next chain residue
+    out, t, c = [], 0, 0  # t: member residue, c: next chain residue
     for ch in row:
         if ch in "-.":
             if ch == "-":
@@ -239,7 +317,7 @@ def thread_row(sequence: str, row: str) -> tuple[float, str]:
             continue
         k = partner.get(t)
         if k is not None:
-            out.append(sequence[c:k].lower())                   # chain residues before k without a partner
+            out.append(sequence[c:k].lower())  # chain residues before k without a partner
             out.append(sequence[k] if ch.isupper() else sequence[k].lower())
             c = k + 1
         elif ch.isupper():
@@ -266,8 +344,9 @@ def inpaint_positions(length: int, fraction: float, pattern: str, rng: random.Ra
     raise ValueError(f"unknown inpainting pattern {pattern!r}")
 
 
-def make_tasks(records: list[tuple[str, str]], tcfg: dict, seed: int,
-               unconditional_length: int | None = None) -> pd.DataFrame:
+def make_tasks(
+    records: list[tuple[str, str]], tcfg: dict, seed: int, unconditional_length: int | None = None
+) -> pd.DataFrame:
     """Inpainting tasks: for each of the first ``inpaint.sequences`` records, one task per masked
     fraction and pattern (band ``<pattern>-<percent>``) over its residues (a '-' gap of a column-space
     row is never masked and does not count); then ``unconditional.count`` all-masked sequences of
@@ -277,17 +356,33 @@ def make_tasks(records: list[tuple[str, str]], tcfg: dict, seed: int,
     inp = tcfg["inpaint"]
     for name, seq in records[: inp["sequences"]]:
         residues = [i for i, c in enumerate(seq) if c != "-"]
-        if not residues:                # a member with only gaps on the kept columns has nothing to inpaint
+        if not residues:  # a member with only gaps on the kept columns has nothing to inpaint
             continue
         for fraction in inp["fractions"]:
             for pattern in inp["patterns"]:
-                pos = {residues[k] for k in inpaint_positions(len(residues), fraction, pattern, rng)}
+                pos = {
+                    residues[k] for k in inpaint_positions(len(residues), fraction, pattern, rng)
+                }
                 init = "".join("#" if i in pos else c for i, c in enumerate(seq))
-                rows.append({"name": name, "band": inpaint_band(pattern, fraction), "length": len(seq),
-                             "init": init, "native": seq})
+                rows.append(
+                    {
+                        "name": name,
+                        "band": inpaint_band(pattern, fraction),
+                        "length": len(seq),
+                        "init": init,
+                        "native": seq,
+                    }
+                )
     unc = tcfg["unconditional"]
     length = unconditional_length or unc["length"]
     for k in range(unc["count"]):
-        rows.append({"name": f"uncond_{k}", "band": "unconditional", "length": length,
-                     "init": "#" * length, "native": ""})
+        rows.append(
+            {
+                "name": f"uncond_{k}",
+                "band": "unconditional",
+                "length": length,
+                "init": "#" * length,
+                "native": "",
+            }
+        )
     return pd.DataFrame(rows)

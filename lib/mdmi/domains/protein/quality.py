@@ -8,6 +8,7 @@
   composition entropy is below ``min_entropy`` bits (SEG's first pass, Wootton & Federhen 1993),
   and the longest single-residue run, so that degenerate output cannot score well.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,7 +17,7 @@ from collections import Counter
 import numpy as np
 import torch
 
-from ...pseudo_likelihood import pseudo_log_likelihood
+from mdmi.core.pseudo_likelihood import pseudo_log_likelihood
 
 
 def low_complexity(seq: str, window: int = 12, min_entropy: float = 2.2) -> float:
@@ -27,10 +28,10 @@ def low_complexity(seq: str, window: int = 12, min_entropy: float = 2.2) -> floa
         window = len(seq)
     flagged = np.zeros(len(seq), dtype=bool)
     for s in range(len(seq) - window + 1):
-        counts = Counter(seq[s:s + window]).values()
+        counts = Counter(seq[s : s + window]).values()
         h = -sum(c / window * math.log2(c / window) for c in counts)
         if h < min_entropy:
-            flagged[s:s + window] = True
+            flagged[s : s + window] = True
     return float(flagged.mean())
 
 
@@ -43,8 +44,16 @@ def longest_run(seq: str) -> int:
     return best
 
 
-def pseudo_perplexity(model, tokens: torch.Tensor, positions: list[list[int]], max_batch: int = 256,
-                      max_positions: int = 32) -> list[float]:
+def pseudo_perplexity(
+    model,
+    tokens: torch.Tensor,
+    positions: list[list[int]],
+    max_batch: int = 256,
+    max_positions: int = 32,
+) -> list[float]:
     """Per sequence exp(mean_i -log p(x_i | rest)) over its listed positions (subsampled evenly): the
-    exponential of minus :func:`mdmi.pseudo_likelihood.pseudo_log_likelihood`."""
-    return [math.exp(-v) for v in pseudo_log_likelihood(model, tokens, positions, max_batch, max_positions)]
+    exponential of minus :func:`mdmi.core.pseudo_likelihood.pseudo_log_likelihood`."""
+    return [
+        math.exp(-v)
+        for v in pseudo_log_likelihood(model, tokens, positions, max_batch, max_positions)
+    ]

@@ -1,11 +1,13 @@
 """Reading protein sequences (FASTA, A2M/aligned FASTA, optionally gzipped) with biopython."""
+
 from __future__ import annotations
 
 import gzip
 from pathlib import Path
 
-from ...errors import MissingInput
-from .alphabet import ProteinDataError, clean_sequence
+from mdmi.domains.protein.alphabet import AA_INDEX, ProteinDataError, clean_sequence
+from mdmi.errors import MissingInput
+from mdmi.util.io import write_text
 
 
 def _open(path: Path):
@@ -29,7 +31,8 @@ def read_fasta(path: str | Path, policy: str = "reject") -> tuple[list[tuple[str
     FASTA, has an empty record, a duplicate name, ragged rows (an alignment file, see
     :func:`alignment_file`), or (policy 'reject'/'map') a non-standard letter.
     """
-    from Bio import SeqIO
+    from Bio import SeqIO  # noqa: PLC0415
+
     path = Path(path)
     if not path.exists():
         raise MissingInput(f"{path}: sequence file not found")
@@ -41,18 +44,22 @@ def read_fasta(path: str | Path, policy: str = "reject") -> tuple[list[tuple[str
                     first = line.strip()
                     break
         if not first.startswith(">"):
-            raise ProteinDataError(f"{path}: not a FASTA file (first non-empty line {first[:40]!r} does not start "
-                                   "with '>'); give FASTA or A2M records")
+            raise ProteinDataError(
+                f"{path}: not a FASTA file (first non-empty line {first[:40]!r} does not start "
+                "with '>'); give FASTA or A2M records"
+            )
         with _open(path) as fh:
             raw = [(r.id, str(r.seq)) for r in SeqIO.parse(fh, "fasta")]
     except (OSError, UnicodeDecodeError, EOFError) as e:
         raise ProteinDataError(f"{path}: cannot read as (gzipped) FASTA: {e}") from None
-    if alignment_file(path):     # every row has the same number of match columns (upper case or '-')
+    if alignment_file(path):  # every row has the same number of match columns (upper case or '-')
         widths = [(name, sum(1 for ch in seq if ch == "-" or ch.isupper())) for name, seq in raw]
         bad = next(((n, w) for n, w in widths if w != widths[0][1]), None)
         if bad:
-            raise ProteinDataError(f"{path}: ragged alignment: record {bad[0]!r} has {bad[1]} match columns, "
-                                   f"{widths[0][0]!r} has {widths[0][1]}; fix the alignment or give unaligned FASTA")
+            raise ProteinDataError(
+                f"{path}: ragged alignment: record {bad[0]!r} has {bad[1]} match columns, "
+                f"{widths[0][0]!r} has {widths[0][1]}; fix the alignment or give unaligned FASTA"
+            )
     records, excluded, seen = [], [], set()
     for name, seq in raw:
         seq = seq.replace("-", "").replace(".", "")
@@ -74,31 +81,35 @@ def read_fasta(path: str | Path, policy: str = "reject") -> tuple[list[tuple[str
 def read_aligned_rows(path: str | Path) -> dict[str, str]:
     """{record name: aligned row as written} of an alignment file (A2M: upper case and '-' are match
     columns, lower case and '.' inserts); checked as :func:`read_fasta` checks it."""
-    from Bio import SeqIO
+    from Bio import SeqIO  # noqa: PLC0415
+
     path = Path(path)
-    read_fasta(path, "map")                  # the same checks (FASTA, ragged rows, empty records)
+    read_fasta(path, "map")  # the same checks (FASTA, ragged rows, empty records)
     with _open(path) as fh:
         return {r.id: str(r.seq) for r in SeqIO.parse(fh, "fasta")}
 
 
 def write_fasta(path: str | Path, records: list[tuple[str, str]]) -> None:
-    from ...io import write_text
     write_text(path, "".join(f">{n}\n{s}\n" for n, s in records))
 
 
 def read_columns(path: str | Path) -> list[tuple[str, str]]:
     """[(name, row)] of a column-space FASTA written by the data step (``family_*.fasta``): rows of equal
     length over the 20 amino acids and '-' (a gap)."""
-    from Bio import SeqIO
-    from .alphabet import AA_INDEX, ProteinDataError
+    from Bio import SeqIO  # noqa: PLC0415
+
     path = Path(path)
     with _open(path) as fh:
         rows = [(r.id, str(r.seq)) for r in SeqIO.parse(fh, "fasta")]
     if not rows:
         raise ProteinDataError(f"{path}: no records")
     if len({len(s) for _, s in rows}) != 1:
-        raise ProteinDataError(f"{path}: rows of different lengths; a column-space file has one length (rerun the data step)")
+        raise ProteinDataError(
+            f"{path}: rows of different lengths; a column-space file has one length (rerun the data step)"
+        )
     bad = sorted({c for _, s in rows for c in s if c != "-" and c not in AA_INDEX})
     if bad:
-        raise ProteinDataError(f"{path}: letters {bad} outside the 20 amino acids and '-' (rerun the data step)")
+        raise ProteinDataError(
+            f"{path}: letters {bad} outside the 20 amino acids and '-' (rerun the data step)"
+        )
     return rows

@@ -12,33 +12,57 @@ Conventions (docs/method.md §5):
 * Contact: C-beta distance < ``threshold`` angstrom (C-alpha for glycine, and for a residue whose
   C-beta is missing), counted only for |i - j| >= ``min_separation``.
 """
+
 from __future__ import annotations
 
 import gzip
 import io
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ...errors import MissingInput
-from .alphabet import AA_INDEX, ProteinDataError
+from mdmi.domains.protein.alphabet import AA_INDEX, ProteinDataError
+from mdmi.errors import MissingInput
 
 log = logging.getLogger(__name__)
 
-THREE_TO_ONE = {"ALA": "A", "CYS": "C", "ASP": "D", "GLU": "E", "PHE": "F", "GLY": "G", "HIS": "H", "ILE": "I",
-                "LYS": "K", "LEU": "L", "MET": "M", "ASN": "N", "PRO": "P", "GLN": "Q", "ARG": "R", "SER": "S",
-                "THR": "T", "VAL": "V", "TRP": "W", "TYR": "Y", "MSE": "M", "SEC": "C", "PYL": "K"}
+THREE_TO_ONE = {
+    "ALA": "A",
+    "CYS": "C",
+    "ASP": "D",
+    "GLU": "E",
+    "PHE": "F",
+    "GLY": "G",
+    "HIS": "H",
+    "ILE": "I",
+    "LYS": "K",
+    "LEU": "L",
+    "MET": "M",
+    "ASN": "N",
+    "PRO": "P",
+    "GLN": "Q",
+    "ARG": "R",
+    "SER": "S",
+    "THR": "T",
+    "VAL": "V",
+    "TRP": "W",
+    "TYR": "Y",
+    "MSE": "M",
+    "SEC": "C",
+    "PYL": "K",
+}
 
 
 @dataclass
 class Chain:
-    name: str                 # '<file stem>_<chain id>', e.g. '1hpv_A'
-    sequence: str             # observed residues, one letter each
-    coords: np.ndarray        # float[L, 3]: C-beta (C-alpha for glycine / missing C-beta), angstrom
-    residue_ids: list[str]    # author residue numbers (with insertion codes) of the observed residues
-    cb_missing: int           # non-glycine residues that fell back to C-alpha
+    name: str  # '<file stem>_<chain id>', e.g. '1hpv_A'
+    sequence: str  # observed residues, one letter each
+    coords: np.ndarray  # float[L, 3]: C-beta (C-alpha for glycine / missing C-beta), angstrom
+    residue_ids: list[str]  # author residue numbers (with insertion codes) of the observed residues
+    cb_missing: int  # non-glycine residues that fell back to C-alpha
 
 
 def structure_stem(path: str | Path) -> str:
@@ -62,15 +86,17 @@ def _read_text(path: Path) -> str:
 
 def load_structure(path: str | Path):
     """The first model of a PDB or mmCIF file (format from the suffix), as a biopython Model."""
-    import warnings
 
-    from Bio.PDB import MMCIFParser, PDBParser
-    from Bio.PDB.PDBExceptions import PDBConstructionWarning
+    from Bio.PDB import MMCIFParser, PDBParser  # noqa: PLC0415
+    from Bio.PDB.PDBExceptions import PDBConstructionWarning  # noqa: PLC0415
+
     path = Path(path)
     if not path.exists():
         raise MissingInput(f"{path}: structure file not found")
     text = _read_text(path)
-    is_cif = any(structure_stem(path) + s == path.name.replace(".gz", "") for s in (".cif", ".mmcif"))
+    is_cif = any(
+        structure_stem(path) + s == path.name.replace(".gz", "") for s in (".cif", ".mmcif")
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PDBConstructionWarning)
         try:
@@ -79,13 +105,17 @@ def load_structure(path: str | Path):
             else:
                 if not any(line.startswith(("ATOM  ", "HETATM")) for line in text.splitlines()):
                     raise ProteinDataError(f"{path}: no ATOM/HETATM records; not a PDB file")
-                s = PDBParser(QUIET=True, PERMISSIVE=False).get_structure(structure_stem(path), io.StringIO(text))
+                s = PDBParser(QUIET=True, PERMISSIVE=False).get_structure(
+                    structure_stem(path), io.StringIO(text)
+                )
         except ProteinDataError:
             raise
         except Exception as e:  # biopython raises many types on malformed files
             kind = "mmCIF" if is_cif else "PDB"
-            raise ProteinDataError(f"{path}: malformed {kind} file ({type(e).__name__}: "
-                                   f"{str(e).splitlines()[0] if str(e) else ''})") from None
+            raise ProteinDataError(
+                f"{path}: malformed {kind} file ({type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else ''})"
+            ) from None
     models = list(s)
     if not models:
         raise ProteinDataError(f"{path}: no models in structure")
@@ -104,7 +134,9 @@ def read_chain(path: str | Path, chain_id: str, policy: str = "reject") -> Chain
     model = load_structure(path)
     ids = [c.id for c in model]
     if chain_id not in ids:
-        raise ProteinDataError(f"{path}: no chain {chain_id!r} (chains: {', '.join(repr(i) for i in ids)})")
+        raise ProteinDataError(
+            f"{path}: no chain {chain_id!r} (chains: {', '.join(repr(i) for i in ids)})"
+        )
     seq, coords, res_ids, cb_missing, skipped, no_ca = [], [], [], 0, [], []
     for res in model[chain_id]:
         het, num, icode = res.id
@@ -112,16 +144,20 @@ def read_chain(path: str | Path, chain_id: str, policy: str = "reject") -> Chain
             continue
         if "CA" not in res:
             if het == " " and res.get_resname().strip() in THREE_TO_ONE:
-                no_ca.append(f"{res.get_resname().strip()}{num}{icode.strip()}")   # an amino acid without C-alpha
+                no_ca.append(
+                    f"{res.get_resname().strip()}{num}{icode.strip()}"
+                )  # an amino acid without C-alpha
             continue
         name3 = res.get_resname().strip()
         letter = THREE_TO_ONE.get(name3)
         if letter is None:
             if het.startswith("H_") and "N" not in res:
-                continue        # a ligand that happens to have an atom named CA (e.g. calcium)
+                continue  # a ligand that happens to have an atom named CA (e.g. calcium)
             if policy == "reject":
-                raise ProteinDataError(f"{path} chain {chain_id}: non-standard residue {name3} {num}{icode.strip()}; "
-                                       "set protein.data.nonstandard to 'map' or 'exclude' to leave it out")
+                raise ProteinDataError(
+                    f"{path} chain {chain_id}: non-standard residue {name3} {num}{icode.strip()}; "
+                    "set protein.data.nonstandard to 'map' or 'exclude' to leave it out"
+                )
             skipped.append(f"{name3}{num}")
             continue
         if letter == "G" or "CB" not in res:
@@ -133,20 +169,37 @@ def read_chain(path: str | Path, chain_id: str, policy: str = "reject") -> Chain
         coords.append(atom.coord.astype(np.float64))
         res_ids.append(f"{num}{icode.strip()}")
     if not seq:
-        raise ProteinDataError(f"{path} chain {chain_id}: no amino-acid residues with C-alpha atoms")
+        raise ProteinDataError(
+            f"{path} chain {chain_id}: no amino-acid residues with C-alpha atoms"
+        )
     if skipped:
-        log.warning("%s chain %s: left out non-standard residues %s", path.name, chain_id, ", ".join(skipped))
+        log.warning(
+            "%s chain %s: left out non-standard residues %s",
+            path.name,
+            chain_id,
+            ", ".join(skipped),
+        )
     if no_ca:
-        log.warning("%s chain %s: left out residues without a C-alpha atom: %s", path.name, chain_id, ", ".join(no_ca))
+        log.warning(
+            "%s chain %s: left out residues without a C-alpha atom: %s",
+            path.name,
+            chain_id,
+            ", ".join(no_ca),
+        )
     assert all(c in AA_INDEX for c in seq)
-    return Chain(name=f"{structure_stem(path)}_{chain_id.strip()}", sequence="".join(seq),
-                 coords=np.stack(coords), residue_ids=res_ids, cb_missing=cb_missing)
+    return Chain(
+        name=f"{structure_stem(path)}_{chain_id.strip()}",
+        sequence="".join(seq),
+        coords=np.stack(coords),
+        residue_ids=res_ids,
+        cb_missing=cb_missing,
+    )
 
 
 def distance_map(coords: np.ndarray) -> np.ndarray:
     """float[L, L] Euclidean distances between the rows of coords[L, 3]."""
     diff = coords[:, None, :] - coords[None, :, :]
-    return np.sqrt((diff ** 2).sum(-1))
+    return np.sqrt((diff**2).sum(-1))
 
 
 def separation_mask(L: int, min_separation: int) -> np.ndarray:

@@ -8,11 +8,11 @@ each ``--batch`` size, and records per run the wall time and the solver process'
 (``getrusage`` of the child) in ``--out`` (JSON), next to the same for a file of ``--small`` puzzles: equal
 peaks mean memory does not grow with the file.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -21,10 +21,17 @@ from pathlib import Path
 
 def _peak_child_mb_after(cmd: list[str], out_path: Path) -> tuple[float, float]:
     """Run ``cmd`` in a fresh process (stdout to ``out_path``); (seconds, that process's peak RSS in MB)."""
-    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-             "r = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], 'w')); "
-             "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, r.returncode)")
-    res = subprocess.run([sys.executable, "-c", probe, str(out_path), *cmd], capture_output=True, text=True, check=True)
+    probe = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "r = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], 'w')); "
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, r.returncode)"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", probe, str(out_path), *cmd],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     seconds, peak, rc = res.stdout.split()
     if int(rc) != 0:
         raise SystemExit(f"solve failed ({rc}): {res.stderr[-2000:]}")
@@ -33,9 +40,16 @@ def _peak_child_mb_after(cmd: list[str], out_path: Path) -> tuple[float, float]:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--puzzles", default="results/sudoku/data/test.txt", help="puzzle lines to repeat")
+    p.add_argument(
+        "--puzzles", default="results/sudoku/data/test.txt", help="puzzle lines to repeat"
+    )
     p.add_argument("--n", type=int, default=100_000)
-    p.add_argument("--small", type=int, default=2_000, help="the short file whose peak the long one's is compared with")
+    p.add_argument(
+        "--small",
+        type=int,
+        default=2_000,
+        help="the short file whose peak the long one's is compared with",
+    )
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--method", default="threshold")
     p.add_argument("--knob", action="append", default=None)
@@ -50,14 +64,36 @@ def main(argv=None) -> None:
     for n in (args.small, args.n):
         f = work / f"puzzles_{n}.txt"
         f.write_text("\n".join(lines[k % len(lines)] for k in range(n)) + "\n")
-        cmd = [sys.executable, "-m", "mdmi", "solve", "--method", args.method, *[a for k in knobs for a in ("--knob", k)],
-               "--batch", str(args.batch), str(f)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "mdmi",
+            "solve",
+            "--method",
+            args.method,
+            *[a for k in knobs for a in ("--knob", k)],
+            "--batch",
+            str(args.batch),
+            str(f),
+        ]
         seconds, peak = _peak_child_mb_after(cmd, work / f"solved_{n}.txt")
         solved = sum(" valid" in ln for ln in (work / f"solved_{n}.txt").read_text().splitlines())
-        rows.append({"puzzles": n, "batch": args.batch, "method": args.method, "knobs": knobs, "seconds": round(seconds, 1),
-                     "puzzles_per_s": round(n / seconds, 1), "peak_rss_mb": round(peak, 1), "solved": solved})
+        rows.append(
+            {
+                "puzzles": n,
+                "batch": args.batch,
+                "method": args.method,
+                "knobs": knobs,
+                "seconds": round(seconds, 1),
+                "puzzles_per_s": round(n / seconds, 1),
+                "peak_rss_mb": round(peak, 1),
+                "solved": solved,
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
-    Path(args.out).write_text(json.dumps({"runs": rows, "measured_at": time.strftime("%Y-%m-%d %H:%M")}, indent=2) + "\n")
+    Path(args.out).write_text(
+        json.dumps({"runs": rows, "measured_at": time.strftime("%Y-%m-%d %H:%M")}, indent=2) + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 A grid of box size ``b`` has side ``n = b*b`` and ``n*n`` cells, stored row-major as a list of
 ints: ``0`` is blank, ``1..n`` are digits. (Model token ids are digits minus one.)
 """
+
 from __future__ import annotations
 
 import random
@@ -30,8 +31,11 @@ def units(box: int) -> tuple[tuple[int, ...], ...]:
     n = box * box
     rows = [tuple(r * n + j for j in range(n)) for r in range(n)]
     cols = [tuple(i * n + k for i in range(n)) for k in range(n)]
-    boxes = [tuple((br + i) * n + bk + j for i in range(box) for j in range(box))
-             for br in range(0, n, box) for bk in range(0, n, box)]
+    boxes = [
+        tuple((br + i) * n + bk + j for i in range(box) for j in range(box))
+        for br in range(0, n, box)
+        for bk in range(0, n, box)
+    ]
     return tuple(rows + cols + boxes)
 
 
@@ -76,8 +80,14 @@ def _unit_index(box: int) -> tuple[tuple[int, int, int], ...]:
     return tuple((c // n, c % n, (c // n) // box * box + (c % n) // box) for c in range(n * n))
 
 
-def solve(grid: list[int], box: int, limit: int = 2, rng: random.Random | None = None,
-          forbid: tuple[int, int] | None = None, singles: bool = False) -> list[list[int]]:
+def solve(
+    grid: list[int],
+    box: int,
+    limit: int = 2,
+    rng: random.Random | None = None,
+    forbid: tuple[int, int] | None = None,
+    singles: bool = False,
+) -> list[list[int]]:
     """Up to ``limit`` solutions by depth-first search with the fewest-candidates heuristic.
 
     With ``rng`` the digit order is shuffled (used to draw random full grids). ``forbid=(cell, digit)``
@@ -110,7 +120,7 @@ def solve(grid: list[int], box: int, limit: int = 2, rng: random.Random | None =
     unit_cells, unit_used = units(box), (rows, cols, boxes)
 
     def search() -> bool:
-        masks = [0] * (n * n)                 # candidates of the cells scanned (read with singles)
+        masks = [0] * (n * n)  # candidates of the cells scanned (read with singles)
         best, best_mask, best_count = -1, 0, n + 1
         for c in empties:
             if g[c]:
@@ -130,7 +140,7 @@ def solve(grid: list[int], box: int, limit: int = 2, rng: random.Random | None =
             return len(solutions) >= limit
         if best_count == 0:
             return False
-        if singles and best_count > 1:        # every cell scanned: look for a hidden single
+        if singles and best_count > 1:  # every cell scanned: look for a hidden single
             for u, cells in enumerate(unit_cells):
                 once = twice = 0
                 for c in cells:
@@ -138,7 +148,7 @@ def solve(grid: list[int], box: int, limit: int = 2, rng: random.Random | None =
                     twice |= once & m
                     once |= m
                 missing = full & ~unit_used[u // n][u % n]
-                if missing & ~once:           # a digit the unit lacks has no place left
+                if missing & ~once:  # a digit the unit lacks has no place left
                     return False
                 single = missing & ~twice
                 if single:
@@ -177,7 +187,7 @@ def has_solution(grid: list[int], box: int, forbid: tuple[int, int] | None = Non
 
 def random_full_grid(box: int, rng: random.Random) -> list[int]:
     """A uniformly shuffled search from the empty grid: a random valid full grid."""
-    return solve([0] * (box ** 4), box, limit=1, rng=rng)[0]
+    return solve([0] * (box**4), box, limit=1, rng=rng)[0]
 
 
 def solve_by_singles(grid: list[int], box: int) -> list[int] | None:
@@ -229,15 +239,23 @@ def _remove_clues(puzzle: list[int], order: list[int], box: int, min_givens: int
     return puzzle
 
 
-def make_puzzle(solution: list[int], box: int, rng: random.Random, min_givens: int = 0) -> list[int]:
+def make_puzzle(
+    solution: list[int], box: int, rng: random.Random, min_givens: int = 0
+) -> list[int]:
     """A minimal puzzle: remove clues in random order while the solution stays unique (down to ``min_givens``)."""
     order = list(range(len(solution)))
     rng.shuffle(order)
     return _remove_clues(list(solution), order, box, min_givens)
 
 
-def sparsify(puzzle: list[int], solution: list[int], box: int, rng: random.Random, target: int,
-             max_steps: int) -> list[int]:
+def sparsify(
+    puzzle: list[int],
+    solution: list[int],
+    box: int,
+    rng: random.Random,
+    target: int,
+    max_steps: int,
+) -> list[int]:
     """Hill-climb a minimal puzzle towards ``target`` givens or fewer, keeping its unique solution.
 
     One step: drop one clue (two, 30% of the time), add the solution's digit in a random blank; when the

@@ -1,0 +1,1 @@
+"""The command line: `python -m mdmi <command>` (see `python -m mdmi --help`)."""

@@ -1,0 +1,1 @@
+"""Evaluation: estimator fidelity, decoding sweeps, knob choice, tables and claims."""

@@ -1,0 +1,1 @@
+"""Running the workflow: config, resources, manifest, notebooks, checkpoint adoption, shipped models, README block."""

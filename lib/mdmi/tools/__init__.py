@@ -1,0 +1,1 @@
+"""Tools beside the paper's DAG: benchmarks, cost projections, ablations."""
