@@ -72,12 +72,6 @@ def ci_run(tmp_path_factory):
     wd = tmp_path_factory.mktemp("ci_run")
     r = snakemake("--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"), cwd=wd)
     assert r.returncode == 0, (r.stdout + r.stderr)[-5000:]
-    if os.environ.get(
-        "MDMI_CI_TABLES"
-    ):  # .ci/run: make test-slurm compares its Slurm run with these
-        import shutil
-
-        shutil.copytree(wd / "results" / "tables", os.environ["MDMI_CI_TABLES"], dirs_exist_ok=True)
     return wd
 
 
@@ -664,13 +658,13 @@ KILL_POINTS = [
 
 @pytest.fixture(scope="module")
 def interrupted_runs(tmp_path_factory):
-    """The ci config's Sudoku domain (every kill point is one of its stages; CI's Slurm run checks the
-    other domains' determinism) run as a user would after crashes: start, SIGKILL the whole process group
+    """The ci config's Sudoku domain (config/ci_sudoku.yaml: every kill point is one of its stages) run
+    as a user would after crashes: start, SIGKILL the whole process group
     at each kill point in turn, then rerun what `make paper` runs (unlock-stale, snakemake --rerun-incomplete)."""
     import signal
 
     wd = tmp_path_factory.mktemp("interrupted")
-    (wd / "sudoku.yaml").write_text(f"extends: {ROOT / 'config' / 'ci.yaml'}\ndomains: [sudoku]\n")
+    config = ROOT / "config" / "ci_sudoku.yaml"
     env = _env()
     cmd = [
         sys.executable,
@@ -681,7 +675,7 @@ def interrupted_runs(tmp_path_factory):
         "--cores",
         "2",
         "--configfile",
-        str(wd / "sudoku.yaml"),
+        str(config),
         "--rerun-incomplete",
     ]
     unlock = [sys.executable, "-m", "mdmi", "unlock-stale"]
@@ -707,6 +701,14 @@ def interrupted_runs(tmp_path_factory):
     subprocess.run(unlock, cwd=wd, env=env, check=True)
     final = subprocess.run(cmd, cwd=wd, env=env, capture_output=True, text=True)
     assert final.returncode == 0, (final.stdout + final.stderr)[-5000:]
+    if os.environ.get(
+        "MDMI_CI_SUDOKU_TABLES"
+    ):  # .ci/run: the Slurm check compares its run with these
+        import shutil
+
+        shutil.copytree(
+            wd / "results" / "tables", os.environ["MDMI_CI_SUDOKU_TABLES"], dirs_exist_ok=True
+        )
     return wd, killed, final.stdout + final.stderr
 
 
@@ -732,7 +734,9 @@ def test_killed_runs_resume_to_the_same_tables(interrupted_runs, ci_run):
         keep = [c for c in a.columns if not any(t in c for t in TIMING)]
         # (dtypes aside: a column with other domains' empty cells is float there, int here)
         pd.testing.assert_frame_equal(a[keep], b[keep], check_dtype=False)
-    r = snakemake("-n", "--cores", "2", "--configfile", str(wd / "sudoku.yaml"), cwd=wd)
+    r = snakemake(
+        "-n", "--cores", "2", "--configfile", str(ROOT / "config" / "ci_sudoku.yaml"), cwd=wd
+    )
     assert r.returncode == 0 and "Nothing to be done" in (r.stdout + r.stderr)
 
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# make test-slurm: the ci config through the Slurm executor on a local one-node cluster, checked.
+# make test-slurm: a config (SLURM_CONFIG, default config/ci.yaml) through the Slurm executor on a local
+# one-node cluster, checked. CI runs config/ci_sudoku.yaml (the Sudoku stages of the ci config: every rule
+# of the DAG in under half the time of all four domains) against the killed-and-resumed local run of it.
 #   1. bring up Slurm with accounting (tests/slurm/up.sh; installs Debian's packages if missing: root)
-#   2. the ci config with the Slurm profile (workflow/profiles/slurm) to completion
+#   2. the config with the Slurm profile (workflow/profiles/slurm) to completion
 #   3. sacct: every job of that run COMPLETED, one per job Snakemake submitted
 #   4. its tables equal those of a local run of the same config (LOCAL_TABLES=<dir> reuses a local
 #      run's results/tables, as .ci/run does with the run `make test` made; else one is run here)
@@ -18,7 +20,8 @@ LIMIT=${SLURM_RUN_LIMIT:-900}         # seconds before a hung run is interrupted
 say() { echo "[test-slurm] $*"; }
 now() { date +%s.%N; }
 since() { awk "BEGIN{printf \"%.1f\", $(now) - $1}"; }
-SNAKEMAKE=(python -m snakemake -s "$ROOT/Snakefile" --configfile "$ROOT/config/ci.yaml")
+CONFIG=$(realpath "${SLURM_CONFIG:-$ROOT/config/ci.yaml}")
+SNAKEMAKE=(python -m snakemake -s "$ROOT/Snakefile" --configfile "$CONFIG")
 
 t=$(now); bash "$ROOT/tests/slurm/up.sh"; up_s=$(since "$t")
 trap 'bash "$ROOT/tests/slurm/down.sh"' EXIT
@@ -40,7 +43,7 @@ t_fail=$(now)
   echo $? > fail.rc; awk "BEGIN{printf \"%.1f\", $(now) - $t_fail}" > fail.seconds ) &
 fail_pid=$!
 
-# ---- 2. the ci config on Slurm
+# ---- 2. the config on Slurm
 t=$(now)
 # a test cluster with nothing else queued: poll job states every few seconds, not the profile's 10
 timeout -s INT -k 30 "$LIMIT" "${SNAKEMAKE[@]}" --workflow-profile "$ROOT/workflow/profiles/slurm" \
@@ -75,6 +78,6 @@ grep -q "Error in rule data" fail/fail.log || { tail -n 30 fail/fail.log; say "F
 failed=$(sacct -X -P -n -S "$start" --name "$(run_id fail/fail.log)" -o State,Comment | grep "rule_data" | grep -c FAILED || true)
 [ "$failed" -ge 1 ] || { say "FAIL: no FAILED data job in sacct for the failing run"; exit 1; }
 
-say "bring-up ${up_s} s; Slurm run ${slurm_s} s (local run ${local_s}); sacct: ${jobs} jobs, all COMPLETED"
+say "bring-up ${up_s} s; Slurm run of $(basename "$CONFIG") ${slurm_s} s (local run ${local_s}); sacct: ${jobs} jobs, all COMPLETED"
 say "tables identical to the local run's; failing rule: exit $rc in ${fail_s} s, 'Error in rule data', ${failed} FAILED in sacct"
 say "PASS"

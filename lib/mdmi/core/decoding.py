@@ -281,6 +281,96 @@ def _values(probs: torch.Tensor, fill: str, gen: torch.Generator) -> torch.Tenso
     )
 
 
+@dataclass
+class _Knobs:
+    """A decoding call's method and knobs, checked once (:func:`_checked_knobs`)."""
+
+    method: str
+    order: str
+    k: int
+    tau: float
+    rule: dict  # eps, gamma, lam, rule, min_conf, max_set, skip_tol: what the MI set rules read
+    by_entropy: bool  # candidates in ascending entropy (eb, and MI's budget and tc rules)
+
+
+def _checked_knobs(
+    method, estimator, fill, *, order, k, tau, gamma, lam, eps, rule, min_conf, max_set, skip_tol
+) -> _Knobs:
+    """Validate a decode call's knobs (one UsageError naming the problem) and fill the defaults."""
+    check_knobs(method, {})
+    if rule not in MI_RULES:
+        raise UsageError(f"unknown MI rule {rule!r}: use one of {', '.join(MI_RULES)}")
+    if method in ("mi", "mi-exact"):  # the rule takes the knobs given
+        given = {n: v for n, v in (("eps", eps), ("gamma", gamma), ("lam", lam)) if v is not None}
+        resolve_rule({"rule": rule, **given})
+    if method == "mi" and estimator is None:
+        raise UsageError("method 'mi' needs a trained estimator (estimator=...)")
+    if fill not in ("argmax", "sample"):
+        raise UsageError(f"unknown fill {fill!r}: use 'argmax' or 'sample'")
+    mi_knobs = dict(
+        eps=float(0.01 if eps is None else eps),
+        gamma=float(1.0 if gamma is None else gamma),
+        lam=float(1.0 if lam is None else lam),
+        rule=rule,
+        min_conf=float(min_conf),
+        max_set=max_set,
+        skip_tol=float(skip_tol),
+    )
+    by_entropy = method == "eb" or (method in ("mi", "mi-exact") and rule in ("budget", "tc"))
+    return _Knobs(method, order, int(k), float(tau), mi_knobs, by_entropy)
+
+
+@dataclass
+class _StepCost:
+    head_seconds: float = 0.0  # time in the MI estimator head
+    label_passes: torch.Tensor | None = None  # LongTensor[B_active] clamped passes of the oracle
+
+
+def _select_set(model, xa, probs, hidden, masked, kn: _Knobs, estimator, max_batch, oracle_chunk):
+    """One step's set S for each active sequence: BoolTensor[B_active, L] (at least one masked
+    position per sequence), from its tokens xa[B_active, L], marginals probs[B_active, L, V] and
+    hidden states; plus what the step cost beside the forward pass."""
+    conf = probs.max(-1).values  # [B, L] max probability
+    H = entropy(probs)  # [B, L] nats
+    # candidates: ascending entropy (stable, ties by position) or descending confidence/margin
+    score = -H if kn.by_entropy else _scores(probs, kn.order, conf)
+    cand_order, valid = _sorted_candidates(score, masked)
+    H_sorted = torch.where(valid, torch.gather(H, 1, cand_order), torch.zeros_like(H))
+    conf_sorted = torch.gather(conf, 1, cand_order)
+    one = torch.ones(len(xa), dtype=torch.long, device=xa.device)
+    cost = _StepCost()
+    if kn.method == "sequential":
+        return _take_prefix(cand_order, one, masked), cost
+    if kn.method == "all-at-once":
+        return masked, cost
+    if kn.method == "topk":
+        return _take_prefix(cand_order, one * kn.k, masked), cost
+    if kn.method == "threshold":
+        return (masked & (conf >= kn.tau)) | _take_prefix(cand_order, one, masked), cost
+    if kn.method == "eb":
+        kk = prefix_length(set_costs("eb", H_sorted), valid, conf_sorted, kn.rule["gamma"])
+        return _take_prefix(cand_order, kk, masked), cost
+    if kn.method == "mi":
+        th = time.perf_counter()
+        mi_full = _estimate(estimator, hidden, probs, masked, max_batch)  # [B, L, L]
+        cost.head_seconds = time.perf_counter() - th
+        return _select_mi(mi_full, cand_order, valid, conf_sorted, H_sorted, masked, kn.rule), cost
+    sel, cost.label_passes = _select_mi_exact(  # mi-exact
+        model,
+        xa,
+        probs,
+        cand_order,
+        valid,
+        conf_sorted,
+        H_sorted,
+        masked,
+        kn.rule,
+        max_batch,
+        oracle_chunk,
+    )
+    return sel, cost
+
+
 def decode(
     model,
     tokens: torch.Tensor,
@@ -310,49 +400,32 @@ def decode(
     Visible tokens are never changed. Returns a :class:`DecodeResult`. gamma, lam, eps default to
     1.0, 1.0, 0.01; giving one that the MI rule does not use is an error, never silently ignored.
     """
-    check_knobs(method, {})
-    if rule not in MI_RULES:
-        raise UsageError(f"unknown MI rule {rule!r}: use one of {', '.join(MI_RULES)}")
-    if method in ("mi", "mi-exact"):  # the rule takes the knobs given
-        resolve_rule(
-            {
-                "rule": rule,
-                **{
-                    n: v for n, v in (("eps", eps), ("gamma", gamma), ("lam", lam)) if v is not None
-                },
-            }
-        )
-    gamma = 1.0 if gamma is None else gamma
-    lam = 1.0 if lam is None else lam
-    eps = 0.01 if eps is None else eps
-    if method == "mi" and estimator is None:
-        raise UsageError("method 'mi' needs a trained estimator (estimator=...)")
-    if fill not in ("argmax", "sample"):
-        raise UsageError(f"unknown fill {fill!r}: use 'argmax' or 'sample'")
-    knobs = dict(
-        eps=float(eps),
-        gamma=float(gamma),
-        lam=float(lam),
+    kn = _checked_knobs(
+        method,
+        estimator,
+        fill,
+        order=order,
+        k=k,
+        tau=tau,
+        gamma=gamma,
+        lam=lam,
+        eps=eps,
         rule=rule,
-        min_conf=float(min_conf),
+        min_conf=min_conf,
         max_set=max_set,
-        skip_tol=float(skip_tol),
+        skip_tol=skip_tol,
     )
-    by_entropy = method == "eb" or (method in ("mi", "mi-exact") and rule in ("budget", "tc"))
     dev = model_device(model)
     t0 = time.perf_counter()
     x = tokens.clone().to(dev)
-    B, L = x.shape
-    passes = torch.zeros(B, dtype=torch.long, device=dev)
-    label_passes = torch.zeros(B, dtype=torch.long, device=dev)
+    passes = torch.zeros(len(x), dtype=torch.long, device=dev)
+    label_passes = torch.zeros(len(x), dtype=torch.long, device=dev)
     gen = torch.Generator(device=dev).manual_seed(seed)
     head_seconds, trace, states = 0.0, [], []
-    bar = None
-    if progress:
-        bar = tqdm(
-            total=int((x == model.mask_id).sum()), desc=f"decode {method}", unit="tok", leave=False
-        )
-    step = 0
+    n_masked = int((x == model.mask_id).sum())
+    bar = (
+        tqdm(total=n_masked, desc=f"decode {method}", unit="tok", leave=False) if progress else None
+    )
     with torch.inference_mode():
         while True:
             masked_all = x == model.mask_id
@@ -360,58 +433,22 @@ def decode(
             if active.numel() == 0:
                 break
             xa = x[active]
-            masked = masked_all[active]
             if record_states:
                 states.append(x.clone().cpu())
             logits, hidden = forward_chunked(model, xa, max_batch, need_hidden=True)
             passes[active] += 1
             probs = torch.softmax(logits.float() / (temperature if fill == "sample" else 1.0), -1)
-            conf = probs.max(-1).values  # [B, L] max probability
-            H = entropy(probs)  # [B, L] nats
-            # candidates: ascending entropy (stable, ties by position) or descending confidence/margin
-            cand_order, valid = _sorted_candidates(
-                -H if by_entropy else _scores(probs, order, conf), masked
+            sel, cost = _select_set(
+                model, xa, probs, hidden, masked_all[active], kn, estimator, max_batch, oracle_chunk
             )
-            H_sorted = torch.where(valid, torch.gather(H, 1, cand_order), torch.zeros_like(H))
-            conf_sorted = torch.gather(conf, 1, cand_order)
-            one = torch.ones(len(active), dtype=torch.long, device=dev)
-            if method == "sequential":
-                sel = _take_prefix(cand_order, one, masked)
-            elif method == "all-at-once":
-                sel = masked
-            elif method == "topk":
-                sel = _take_prefix(cand_order, one * int(k), masked)
-            elif method == "threshold":
-                sel = (masked & (conf >= tau)) | _take_prefix(cand_order, one, masked)
-            elif method == "eb":
-                kk = prefix_length(set_costs("eb", H_sorted), valid, conf_sorted, gamma)
-                sel = _take_prefix(cand_order, kk, masked)
-            elif method == "mi":
-                th = time.perf_counter()
-                mi_full = _estimate(estimator, hidden, probs, masked, max_batch)  # [B, L, L]
-                head_seconds += time.perf_counter() - th
-                sel = _select_mi(mi_full, cand_order, valid, conf_sorted, H_sorted, masked, knobs)
-            else:  # mi-exact
-                sel, cost = _select_mi_exact(
-                    model,
-                    xa,
-                    probs,
-                    cand_order,
-                    valid,
-                    conf_sorted,
-                    H_sorted,
-                    masked,
-                    knobs,
-                    max_batch,
-                    oracle_chunk,
-                )
-                label_passes[active] += cost
-            xa = torch.where(sel, _values(probs, fill, gen), xa)
-            x[active] = xa
+            head_seconds += cost.head_seconds
+            if cost.label_passes is not None:
+                label_passes[active] += cost.label_passes
+            x[active] = torch.where(sel, _values(probs, fill, gen), xa)
             n_sel = sel.sum(-1)
             trace.append(
                 {
-                    "step": step,
+                    "step": len(trace),
                     "active": int(active.numel()),
                     "mean_set": float(n_sel.float().mean()),
                     "max_set": int(n_sel.max()),
@@ -419,7 +456,6 @@ def decode(
             )
             if bar is not None:
                 bar.update(int(n_sel.sum()))
-            step += 1
     if bar is not None:
         bar.close()
     return DecodeResult(

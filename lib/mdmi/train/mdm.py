@@ -150,81 +150,53 @@ def heldout_evaluator(model, domain, data_dir: Path, seed: int, repeats: int = 2
     return evaluate
 
 
-def train_mdm(
-    domain,
-    cfg: dict,
-    data_dir: Path,
-    out_path: Path,
-    ckpt_path: Path,
-    device: torch.device,
-    progress: bool = True,
-    stop_after: int | None = None,
-) -> dict | None:
-    """Train (or resume from ``ckpt_path``) the domain's MDM; writes the final model to ``out_path``.
+def _pretrained(domain, mcfg: dict, out_path: Path) -> dict:
+    """A pretrained backbone: nothing to train; its record (no weights) goes to ``out_path``."""
+    model = domain.build_model(mcfg)  # fails here, with what to do, if the weights are missing
+    out = {
+        "domain": domain.name,
+        "domain_cfg": domain.cfg,
+        "model_cfg": mcfg,
+        "state_dict": None,
+        "pretrained": domain.backbone,
+        "label": model.label,
+        "train_log": [],
+        "steps": 0,
+    }
+    log.info("pretrained backbone %s: nothing to train", domain.backbone)
+    save_torch(out_path, out)
+    return out
 
-    ``stop_after``: leave after that step with a checkpoint and no model (a time-sliced or
-    interrupted run); the next call resumes from it.
-    """
-    mcfg = cfg.get("model", {})
-    if domain.pretrained:
-        model = domain.build_model(mcfg)  # fails here, with what to do, if the weights are missing
-        out = {
-            "domain": domain.name,
-            "domain_cfg": domain.cfg,
-            "model_cfg": mcfg,
-            "state_dict": None,
-            "pretrained": domain.backbone,
-            "label": model.label,
-            "train_log": [],
-            "steps": 0,
-        }
-        log.info("pretrained backbone %s: nothing to train", domain.backbone)
-        save_torch(out_path, out)
-        return out
-    tcfg = cfg["train"]
-    gen = seed_everything(int(cfg["seed"]))
-    mcfg = domain.model_config(
-        mcfg, data_dir
-    )  # what the data fix, e.g. a family's number of columns
-    model = domain.build_model(mcfg).to(device)
-    log.info("MDM with %d parameters on %s", sum(p.numel() for p in model.parameters()), device)
-    data, masks = domain_training_data(domain, data_dir)
-    weights = None
-    if tcfg.get("reweight_identity"):
-        weights = identity_weights(data, float(tcfg["reweight_identity"]))
-        log.info(
-            "sequence weights at %.0f%% identity: %d sequences, effective number %.1f",
-            100 * tcfg["reweight_identity"],
-            len(data),
-            float(weights.sum()),
+
+def _natural_rows(masks: torch.Tensor | None, tcfg: dict, batch: int) -> tuple[torch.Tensor, int]:
+    """Training rows that carry a natural mask (e.g. puzzles' blanks), LongTensor[N], and how many
+    of each batch come from them (``train.puzzle_fraction`` of it)."""
+    none = torch.empty(0, dtype=torch.long)
+    natural = torch.nonzero(masks.any(-1)).flatten() if masks is not None else none
+    fraction = float(tcfg.get("puzzle_fraction", 0.0))
+    if fraction > 0 and not len(natural):
+        log.warning(
+            "train.puzzle_fraction > 0 but the domain's training data have no natural masks: "
+            "random masks only"
         )
-    prior = getattr(model, "penalty", None)
-    opt = torch.optim.AdamW(model.parameters(), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
-    record = training_record(cfg, data, masks)
-    ck = Checkpointer(ckpt_path, config_hash(record))
+    return natural, int(round(fraction * batch)) if len(natural) else 0
+
+
+def _batch_loss(model, domain, data, masks, weights, tcfg: dict, gen: torch.Generator):
+    """The loss of one training batch, as a function of nothing (:func:`run_steps` calls it): rows
+    of data[N, L] drawn uniformly or by ``weights`` and masked at random, plus natural-mask rows,
+    augmented, in one forward pass; the model's own prior (``penalty``), if any, per row."""
     lo, hi = tcfg["mask_min"], tcfg["mask_max"]
     B = int(tcfg["batch_size"])
-    natural = (
-        torch.nonzero(masks.any(-1)).flatten()
-        if masks is not None
-        else torch.empty(0, dtype=torch.long)
-    )
-    n_nat = int(round(float(tcfg.get("puzzle_fraction", 0.0)) * B)) if len(natural) else 0
-    if tcfg.get("puzzle_fraction", 0.0) > 0 and not len(natural):
-        log.warning(
-            "train.puzzle_fraction > 0 but the domain's training data have no natural masks: random masks only"
-        )
+    natural, n_nat = _natural_rows(masks, tcfg, B)
     loop_loss = bool(tcfg.get("loop_loss", False))
+    prior = getattr(model, "penalty", None)
     log.info(
         "training batches: %d natural-mask + %d random-mask sequences%s",
         n_nat,
         B - n_nat,
         ", loss on every loop" if loop_loss else "",
     )
-
-    def loss_fn():
-        loss = data_loss()
-        return loss if prior is None else loss + prior() / len(data)
 
     def data_loss():
         if weights is None:
@@ -243,23 +215,60 @@ def train_mdm(
             else (data[pick], masks[pick])
         )
         nm = reveal_part(nm, float(tcfg.get("reveal_max", 0.0)), gen)
+        both, mask = torch.cat([batch, nb]), torch.cat([m, nm])
         return masked_loss(
-            model,
-            torch.cat([batch, nb]),
-            lo,
-            hi,
-            gen,
-            tcfg["weighting"],
-            mask=torch.cat([m, nm]),
-            loop_loss=loop_loss,
+            model, both, lo, hi, gen, tcfg["weighting"], mask=mask, loop_loss=loop_loss
         )
 
+    def loss_fn():
+        loss = data_loss()
+        return loss if prior is None else loss + prior() / len(data)
+
+    return loss_fn
+
+
+def train_mdm(
+    domain,
+    cfg: dict,
+    data_dir: Path,
+    out_path: Path,
+    ckpt_path: Path,
+    device: torch.device,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> dict | None:
+    """Train (or resume from ``ckpt_path``) the domain's MDM; writes the final model to ``out_path``.
+
+    ``stop_after``: leave after that step with a checkpoint and no model (a time-sliced or
+    interrupted run); the next call resumes from it.
+    """
+    mcfg = cfg.get("model", {})
+    if domain.pretrained:
+        return _pretrained(domain, mcfg, out_path)
+    tcfg = cfg["train"]
+    gen = seed_everything(int(cfg["seed"]))
+    mcfg = domain.model_config(mcfg, data_dir)  # what the data fix, e.g. a family's column count
+    model = domain.build_model(mcfg).to(device)
+    log.info("MDM with %d parameters on %s", sum(p.numel() for p in model.parameters()), device)
+    data, masks = domain_training_data(domain, data_dir)
+    weights = None
+    if tcfg.get("reweight_identity"):
+        weights = identity_weights(data, float(tcfg["reweight_identity"]))
+        log.info(
+            "sequence weights at %.0f%% identity: %d sequences, effective number %.1f",
+            100 * tcfg["reweight_identity"],
+            len(data),
+            float(weights.sum()),
+        )
+    opt = torch.optim.AdamW(model.parameters(), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
+    record = training_record(cfg, data, masks)
+    ck = Checkpointer(ckpt_path, config_hash(record))
     history = run_steps(
         model,
         opt,
         gen,
         ck,
-        loss_fn,
+        _batch_loss(model, domain, data, masks, weights, tcfg, gen),
         total=int(tcfg["steps"]),
         lr=tcfg["lr"],
         warmup=tcfg["warmup"],
