@@ -22,6 +22,15 @@ def predict(model, head, tokens: torch.Tensor, device) -> torch.Tensor:
     return head(hidden.to(device), probs.to(device), masked.to(device)).cpu()
 
 
+def learned_map(model, head, tokens: torch.Tensor, device, like: np.ndarray) -> np.ndarray:
+    """The head's MI maps of states tokens[N, L], symmetrised: float[N, L, L] (nats); NaN shaped
+    like ``like`` (the exact maps) where there is no head (a run without an estimator)."""
+    if head is None:
+        return np.full_like(like, np.nan)
+    learned = predict(model, head, tokens, device).numpy()
+    return 0.5 * (learned + np.swapaxes(learned, 1, 2))
+
+
 @torch.inference_mode()
 def time_per_state(model, head, tokens: torch.Tensor, device, repeats: int = 1) -> float:
     """Wall seconds per state of one MDM pass plus the head, one state at a time (after a warm-up)."""

@@ -21,7 +21,7 @@ from mdmi.core.decoding import decode
 from mdmi.core.mi import exact_mi_batch
 from mdmi.domains.antibody.domain import MASK_ID, encode, pad_rows, region_pairs
 from mdmi.domains.antibody.germlines import AMINO_ACIDS, Chain, region_of
-from mdmi.evaluate.fidelity import predict
+from mdmi.evaluate.fidelity import learned_map
 from mdmi.evaluate.report import claim_row
 from mdmi.util.io import atomic_path, write_text
 from mdmi.util.stats import Estimate, interval, resample_weights, verdict
@@ -82,12 +82,7 @@ def regions(
     )
     exact, _ = exact_mi_batch(model, tokens.to(device), max_batch=lcfg["max_batch"], skip_tol=0.0)
     exact = exact.cpu().numpy()
-    learned = (
-        predict(model, head, tokens, device).numpy()
-        if head is not None
-        else np.full_like(exact, np.nan)
-    )
-    learned = 0.5 * (learned + np.swapaxes(learned, 1, 2))
+    learned = learned_map(model, head, tokens, device, exact)
     masked = (tokens == domain.mask_id).numpy()
     pairs, summary = [], []
     for k in range(len(tokens)):

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.stats import pearsonr, spearmanr
 
 from mdmi.core.mi import exact_mi_batch
-from mdmi.evaluate.fidelity import predict
+from mdmi.evaluate.fidelity import learned_map
 from mdmi.evaluate.report import _Curve, _per_seq, _qmean, claim_row
 from mdmi.evaluate.sweep import series_name, stratified_subset
 from mdmi.util.io import atomic_path, write_json, write_text
@@ -51,12 +51,7 @@ def truth(
         max_batch=domain.cfg["labels"]["max_batch"],
     )
     exact = exact.cpu().numpy()
-    learned = (
-        predict(model, head, tokens, device).numpy()
-        if head is not None
-        else np.full_like(exact, np.nan)
-    )
-    learned = 0.5 * (learned + np.swapaxes(learned, 1, 2))
+    learned = learned_map(model, head, tokens, device, exact)
     mats = {"true": true, "model": exact, "learned": learned}
     pairs = []
     for k, r in enumerate(rows):
