@@ -33,6 +33,7 @@ from mdmi.domains.protein.esmc import (
     load_pretrained,
 )
 from mdmi.domains.protein.mimap import apc, averaged_mi_map, categorical_jacobian, mask_states
+from mdmi.core.pseudo_likelihood import pseudo_log_likelihood
 from mdmi.domains.protein.quality import longest_run, low_complexity, pseudo_perplexity
 from mdmi.domains.protein.sequences import read_fasta
 from mdmi.domains.protein.structure import chain_ids, contact_map, read_chain, structure_stem
@@ -357,6 +358,42 @@ def test_quality_scores(model):
     x = torch.randint(0, 20, (2, 10))
     ppl = pseudo_perplexity(model, x, [[1, 2, 3], []])
     assert ppl[0] > 1 and np.isnan(ppl[1])
+
+
+def test_pll_cache_scores_each_pair_once_and_changes_nothing(model):
+    """A shared cache returns what a cold call returns, by brute force per position, and a pair already
+    scored (the same completion from another setting, or twice in one call) costs no forward pass."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randint(0, 20, (3, 10), generator=g)
+    x[2] = x[0]  # a repeated completion
+    pos = [[1, 4, 7], [2, 3], [1, 4, 7]]
+    seen = []
+    real_forward = model.forward
+
+    def counting(tokens):
+        seen.append(len(tokens))
+        return real_forward(tokens)
+
+    brute = []
+    for n, ps in enumerate(pos):
+        lls = []
+        for i in ps:
+            y = x[n : n + 1].clone()
+            y[0, i] = model.mask_id
+            with torch.inference_mode():
+                lp = torch.log_softmax(model(y)[0].float(), -1)
+            lls.append(float(lp[0, i, x[n, i]]))
+        brute.append(np.mean(lls))
+    cache: dict = {}
+    model.forward = counting
+    try:
+        first = pseudo_log_likelihood(model, x, pos, max_batch=4, cache=cache)
+        again = pseudo_log_likelihood(model, x[:2], pos[:2], max_batch=4, cache=cache)
+    finally:
+        model.forward = real_forward
+    assert np.allclose(first, brute, atol=1e-5) and first[0] == first[2]
+    assert again == first[:2]
+    assert sum(seen) == 5 and len(cache) == 5  # 3 + 2 distinct pairs, the repeated row and call free
 
 
 # ---------------------------------------------------------------- downloader vs a local HTTP server

@@ -3,7 +3,8 @@ domains without a reference answer (docs/method.md §5).
 
 For a sequence x and listed positions S, ``mean_{i in S} log p(x_i | x without i)``: each position masked
 alone, one forward pass per position (batched), at most ``max_positions`` evenly spaced positions per
-sequence (a documented subsample: the cost is one pass per scored position).
+sequence (a documented subsample: the cost is one pass per scored position, and none for a
+(sequence, position) pair a shared cache has already scored).
 """
 
 from __future__ import annotations
@@ -28,29 +29,37 @@ def pseudo_log_likelihood(
     positions: list[list[int]],
     max_batch: int = 256,
     max_positions: int = 32,
+    cache: dict | None = None,
 ) -> list[float]:
     """Per sequence the mean log p(x_i | rest) (nats) over its listed positions; NaN where none are listed.
 
     tokens: LongTensor[N, L] complete sequences (padding allowed); positions: per sequence, indices into L.
+    cache: optional, shared by calls with the same model: {(sequence bytes, position): log p}. A pair
+    already scored (the same completion from another knob setting, or twice in ``tokens``) costs no pass.
     """
-    seqs, where, owner = [], [], []
-    for n, pos in enumerate(positions):
-        for i in scored_positions(pos, max_positions):
-            x = tokens[n].clone()
+    cache = {} if cache is None else cache
+    rows = tokens.cpu()
+    keys = [
+        [(rows[n].numpy().tobytes(), i) for i in scored_positions(pos, max_positions)]
+        for n, pos in enumerate(positions)
+    ]
+    todo: dict[tuple[bytes, int], tuple[int, int]] = {}
+    for n, ks in enumerate(keys):
+        for key in ks:
+            if key not in cache and key not in todo:
+                todo[key] = (n, key[1])
+    if todo:
+        seqs = []
+        for n, i in todo.values():
+            x = rows[n].clone()
             x[i] = model.mask_id
             seqs.append(x)
-            where.append(i)
-            owner.append(n)
-    out = [float("nan")] * len(positions)
-    if not seqs:
-        return out
-    logits = forward_chunked(model, torch.stack(seqs), max_batch)
-    logp = torch.log_softmax(logits.float(), -1).cpu()
-    idx = torch.arange(len(seqs))
-    w, owner_t = torch.tensor(where), torch.tensor(owner)
-    ll = logp[idx, w, tokens.cpu()[owner_t, w]]
-    for n in range(len(positions)):
-        m = owner_t == n
-        if m.any():
-            out[n] = float(ll[m].mean())
-    return out
+        logits = forward_chunked(model, torch.stack(seqs), max_batch)
+        logp = torch.log_softmax(logits.float(), -1).cpu()
+        owner = torch.tensor([n for n, _ in todo.values()])
+        where = torch.tensor([i for _, i in todo.values()])
+        ll = logp[torch.arange(len(seqs)), where, rows[owner, where]]
+        cache.update(zip(todo, ll.tolist()))
+    return [
+        float(torch.tensor([cache[k] for k in ks]).mean()) if ks else float("nan") for ks in keys
+    ]

@@ -21,6 +21,7 @@ output distributions with sequential decoding).
 from __future__ import annotations
 
 import logging
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,8 @@ class AntibodyDomain(Domain):
         self.cfg = cfg
         self.mask_id = MASK_ID
         self.pad_id = PAD_ID
+        # per model, every (completion, position) already scored: knob settings often agree
+        self._pll_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     @property
     def backbone(self) -> str:
@@ -289,7 +292,14 @@ class AntibodyDomain(Domain):
             df.insert(
                 0,
                 "pll",
-                pseudo_log_likelihood(model, final, positions, q["max_batch"], q["pll_positions"]),
+                pseudo_log_likelihood(
+                    model,
+                    final,
+                    positions,
+                    q["max_batch"],
+                    q["pll_positions"],
+                    cache=self._pll_cache.setdefault(model, {}),
+                ),
             )
         return df
 

@@ -12,6 +12,7 @@ val/test; ``chains.json`` for the contact analysis. Tokens: 0..19 residues, 20 m
 from __future__ import annotations
 
 import logging
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,8 @@ class ProteinDomain(Domain):
         self.cfg = cfg
         self.mask_id = MASK_ID
         self.pad_id = PAD_ID
+        # per model, every (completion, position) already scored: knob settings often agree
+        self._pll_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     @property
     def backbone(self) -> str:
@@ -291,7 +294,12 @@ class ProteinDomain(Domain):
         df = pd.DataFrame(rows)
         if model is not None:
             df["pppl"] = pseudo_perplexity(
-                model, final, positions, qcfg["max_batch"], qcfg["pppl_max_positions"]
+                model,
+                final,
+                positions,
+                qcfg["max_batch"],
+                qcfg["pppl_max_positions"],
+                cache=self._pll_cache.setdefault(model, {}),
             )
         return df
 

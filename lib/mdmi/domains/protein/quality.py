@@ -50,10 +50,11 @@ def pseudo_perplexity(
     positions: list[list[int]],
     max_batch: int = 256,
     max_positions: int = 32,
+    cache: dict | None = None,
 ) -> list[float]:
     """Per sequence exp(mean_i -log p(x_i | rest)) over its listed positions (subsampled evenly): the
     exponential of minus :func:`mdmi.core.pseudo_likelihood.pseudo_log_likelihood`."""
     return [
         math.exp(-v)
-        for v in pseudo_log_likelihood(model, tokens, positions, max_batch, max_positions)
+        for v in pseudo_log_likelihood(model, tokens, positions, max_batch, max_positions, cache)
     ]
