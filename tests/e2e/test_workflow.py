@@ -701,14 +701,15 @@ def interrupted_runs(tmp_path_factory):
     subprocess.run(unlock, cwd=wd, env=env, check=True)
     final = subprocess.run(cmd, cwd=wd, env=env, capture_output=True, text=True)
     assert final.returncode == 0, (final.stdout + final.stderr)[-5000:]
-    if os.environ.get(
-        "MDMI_CI_SUDOKU_TABLES"
-    ):  # .ci/run: the Slurm check compares its run with these
+    if os.environ.get("MDMI_CI_SUDOKU_TABLES"):  # .ci/run: the Slurm check beside compares with these
         import shutil
 
-        shutil.copytree(
-            wd / "results" / "tables", os.environ["MDMI_CI_SUDOKU_TABLES"], dirs_exist_ok=True
-        )
+        dest = Path(os.environ["MDMI_CI_SUDOKU_TABLES"])
+        part = dest.with_name(dest.name + ".part")
+        shutil.rmtree(part, ignore_errors=True)
+        shutil.copytree(wd / "results" / "tables", part)
+        shutil.rmtree(dest, ignore_errors=True)
+        part.rename(dest)  # whole: the check waits for the folder to appear
     return wd, killed, final.stdout + final.stderr
 
 

@@ -7,7 +7,8 @@
 #   2. the config with the Slurm profile (workflow/profiles/slurm) to completion
 #   3. sacct: every job of that run COMPLETED, one per job Snakemake submitted
 #   4. its tables equal those of a local run of the same config (LOCAL_TABLES=<dir> reuses a local
-#      run's results/tables, as .ci/run does with the run `make test` made; else one is run here)
+#      run's results/tables, as .ci/run does with the run `make test` makes beside this check, waiting up
+#      to LOCAL_TABLES_WAIT seconds for it; else one is run here)
 #   5. a rule that fails (a data step asked for puzzles it cannot make) makes the run exit non-zero,
 #      naming the rule, with a FAILED job in sacct (this run goes beside step 2, in fail/; each run's
 #      jobs are told apart in sacct by the run ID the plugin names them with)
@@ -63,7 +64,15 @@ bad=$(grep "rule_" sacct.txt | awk -F'|' '$3 != "COMPLETED"' || true)
 
 # ---- 4. the same tables as a local run
 if [ -n "${LOCAL_TABLES:-}" ]; then
-    local_tables=$LOCAL_TABLES; local_s="(reused: $LOCAL_TABLES)"
+    # .ci/run starts this check beside `make test`, whose killed-and-resumed run puts these tables in place whole
+    # (a rename) when it ends, or leaves $LOCAL_TABLES.failed when `make test` fails first: wait for either
+    waited=0
+    while [ ! -d "$LOCAL_TABLES" ]; do
+        [ ! -e "$LOCAL_TABLES.failed" ] || { say "FAIL: the local run to compare with did not finish (make test failed)"; exit 1; }
+        [ "$waited" -lt "${LOCAL_TABLES_WAIT:-0}" ] || { say "FAIL: no local tables at $LOCAL_TABLES after ${waited} s"; exit 1; }
+        sleep 5; waited=$((waited + 5))
+    done
+    local_tables=$LOCAL_TABLES; local_s="(reused: $LOCAL_TABLES, waited ${waited} s for it)"
 else
     t=$(now)
     "${SNAKEMAKE[@]}" --cores 2 --config results=local > local.log 2>&1 || { tail -n 40 local.log; say "FAIL: local run"; exit 1; }
