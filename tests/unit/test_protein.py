@@ -15,6 +15,7 @@ from mdmi.core.decoding import decode
 from mdmi.core.estimator import EstimatorConfig, MIHead
 from mdmi.core.knobs import METHODS
 from mdmi.core.mi import exact_mi_batch
+from mdmi.core.pseudo_likelihood import pseudo_log_likelihood
 from mdmi.domains.protein.alphabet import (
     AMINO_ACIDS,
     ProteinDataError,
@@ -33,7 +34,6 @@ from mdmi.domains.protein.esmc import (
     load_pretrained,
 )
 from mdmi.domains.protein.mimap import apc, averaged_mi_map, categorical_jacobian, mask_states
-from mdmi.core.pseudo_likelihood import pseudo_log_likelihood
 from mdmi.domains.protein.quality import longest_run, low_complexity, pseudo_perplexity
 from mdmi.domains.protein.sequences import read_fasta
 from mdmi.domains.protein.structure import chain_ids, contact_map, read_chain, structure_stem
