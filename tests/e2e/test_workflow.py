@@ -701,7 +701,8 @@ def interrupted_runs(tmp_path_factory):
     subprocess.run(unlock, cwd=wd, env=env, check=True)
     final = subprocess.run(cmd, cwd=wd, env=env, capture_output=True, text=True)
     assert final.returncode == 0, (final.stdout + final.stderr)[-5000:]
-    if os.environ.get("MDMI_CI_SUDOKU_TABLES"):  # .ci/run: the Slurm check beside compares with these
+    # .ci/run: the Slurm check running beside the tests compares its run with these tables
+    if os.environ.get("MDMI_CI_SUDOKU_TABLES"):
         import shutil
 
         dest = Path(os.environ["MDMI_CI_SUDOKU_TABLES"])

@@ -393,7 +393,8 @@ def test_pll_cache_scores_each_pair_once_and_changes_nothing(model):
         model.forward = real_forward
     assert np.allclose(first, brute, atol=1e-5) and first[0] == first[2]
     assert again == first[:2]
-    assert sum(seen) == 5 and len(cache) == 5  # 3 + 2 distinct pairs, the repeated row and call free
+    # 3 + 2 distinct pairs scored; the repeated row and the second call cost nothing
+    assert sum(seen) == 5 and len(cache) == 5
 
 
 # ---------------------------------------------------------------- downloader vs a local HTTP server
