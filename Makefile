@@ -77,11 +77,11 @@ ruff: $(STAMP)
 	$(BIN)/ruff check lib tests
 	$(BIN)/ruff format --check lib tests
 
-# two pytest-xdist workers: the ci run's tests in one (their shared run is built once: tests/conftest.py), the rest
-# beside them; TEST_WORKERS=0 runs everything in one process
+# two pytest-xdist workers, each test file in one of them (so a module fixture, a whole workflow run, is built
+# once): tests/e2e/test_workflow.py's ci runs in one, the rest beside them; TEST_WORKERS=0: one process
 TEST_WORKERS ?= 2
 test: ruff
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadgroup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadfile
 
 # A local one-node Slurm cluster with accounting (root, Debian: installs its packages), the ci config
 # through the Slurm profile, checked against a local run, a failing rule, then the daemons stopped

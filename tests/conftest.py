@@ -1,7 +1,9 @@
 """Shared by tests/unit (fast: seconds to a minute each file) and tests/e2e (workflow runs: minutes).
 
-``make test`` runs both, in two pytest-xdist workers; ``make test-fast`` runs tests/unit. Everything under tests/e2e is marked
-``slow`` too, so ``pytest -m "not slow"`` means the same as ``pytest tests/unit``.
+``make test`` runs both, in two pytest-xdist workers with ``--dist loadfile``: every test of a file in one
+worker, so a module fixture (a whole workflow run) is built once; ``make test-fast`` runs tests/unit.
+Everything under tests/e2e is marked ``slow`` too, so ``pytest -m "not slow"`` means the same as
+``pytest tests/unit``.
 """
 
 import shutil
@@ -16,20 +18,10 @@ ROOT = TESTS.parent
 sys.path.insert(0, str(TESTS))  # joint_models.py and this file's helpers, from either folder
 
 
-# Module fixtures that run a whole workflow, and the pytest-xdist group of the tests that use them: ``make
-# test`` runs two workers with --dist loadgroup, a fixture is built once in each worker that needs it, so
-# every test of one run (and the killed-runs test, which compares two) goes to the same worker.
-SHARED_RUNS = {"ci_run": "ci_run", "interrupted_runs": "ci_run", "plugin_run": "plugin_run"}
-
-
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if (TESTS / "e2e") in Path(item.path).parents:
             item.add_marker(pytest.mark.slow)
-        groups = {SHARED_RUNS[f] for f in getattr(item, "fixturenames", ()) if f in SHARED_RUNS}
-        assert len(groups) <= 1, f"{item.nodeid} uses runs of two xdist groups: {groups}"
-        if groups:
-            item.add_marker(pytest.mark.xdist_group(groups.pop()))
 
 
 def resolved_config(path) -> dict:
