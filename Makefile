@@ -77,8 +77,8 @@ ruff: $(STAMP)
 	$(BIN)/ruff check lib tests
 	$(BIN)/ruff format --check lib tests
 
-# two pytest-xdist workers, each test file in one of them (so a module fixture, a whole workflow run, is built
-# once): tests/e2e/test_workflow.py's ci runs in one, the rest beside them; TEST_WORKERS=0: one process
+# two pytest-xdist workers, each test file in one of them (a module fixture, a whole workflow run, is built once;
+# the ci run is shared by the session: tests/conftest.py); TEST_WORKERS=0: one process
 TEST_WORKERS ?= 2
 test: ruff
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadfile

@@ -6,7 +6,10 @@ Everything under tests/e2e is marked ``slow`` too, so ``pytest -m "not slow"`` m
 ``pytest tests/unit``.
 """
 
+import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +19,12 @@ import yaml
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 sys.path.insert(0, str(TESTS))  # joint_models.py and this file's helpers, from either folder
+TIMING = (
+    "seconds",
+    "_s_per_state",
+    "_ms_per_seq",
+    "wall_speedup",
+)  # columns that differ between runs
 
 
 def pytest_collection_modifyitems(config, items):
@@ -52,3 +61,42 @@ def plugin_config(tmp_path: Path) -> Path:
     path = tmp_path / "parity.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
+
+
+def run_env() -> dict:
+    """This interpreter's folder first on PATH: the rules' `python -m mdmi` is the one under test."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+
+def snakemake(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), *args],
+        cwd=cwd,
+        env=run_env(),
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def ci_run(tmp_path_factory):
+    """The ci config run end to end, once per test session. Under pytest-xdist the first worker to ask
+    runs it and any other waits for it (a file lock in the folder the session's workers share); a
+    failed run is recorded there, so no worker runs it twice."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = (
+            shared.parent
+        )  # .../pytest-N/popen-gwK -> .../pytest-N: this session's, every worker's
+    wd, record = shared / "ci_run", shared / "ci_run.json"
+    with FileLock(str(shared / "ci_run.lock")):
+        if not record.exists():
+            wd.mkdir()
+            r = snakemake("--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"), cwd=wd)
+            tail = (r.stdout + r.stderr)[-5000:]
+            record.write_text(json.dumps({"returncode": r.returncode, "tail": tail}))
+        run = json.loads(record.read_text())
+    assert run["returncode"] == 0, run["tail"]
+    return wd

@@ -1,78 +1,14 @@
-"""The workflow: every config resolves; the CI config runs end to end and produces the manifest."""
+"""The ci config run end to end (the session's shared ``ci_run``, tests/conftest.py): the manifest, resources,
+slices, notebooks, reruns, the bench, solve, cached checkpoints, knob edits, damaged results, the README."""
 
 import json
-import os
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import resolved_config
-
-ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
-TIMING = ("seconds", "_s_per_state", "_ms_per_seq", "wall_speedup")
-
-
-def _env() -> dict:
-    """This interpreter's folder first on PATH: the rules' `python -m mdmi` is the one under test."""
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-
-
-def snakemake(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), *args],
-        cwd=cwd,
-        env=_env(),
-        capture_output=True,
-        text=True,
-    )
-
-
-@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
-def test_dry_run_resolves(config, tmp_path):
-    from mdmi.domains import get_spec
-    from mdmi.pipeline.config import load_config
-
-    domains = load_config(config)["domains"]
-    r = snakemake("-n", "--cores", "2", "--configfile", str(config), cwd=tmp_path)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "train_mdm" in r.stdout and "manifest" in r.stdout
-    for d in domains:
-        assert f"{d}/data/MANIFEST.json" in r.stdout
-        for a in get_spec(d).analyses:
-            assert f"{d}/analysis/{a.name}" in r.stdout
-
-
-def test_bad_config_is_rejected_by_the_workflow(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(
-        (ROOT / "config" / "ci.yaml")
-        .read_text()
-        .replace("box: 2", "box: nine")
-        .replace("extends: base.yaml", f"extends: {ROOT / 'config' / 'base.yaml'}")
-    )
-    r = snakemake("-n", "--cores", "1", "--configfile", str(bad), cwd=tmp_path)
-    assert r.returncode != 0 and "box" in (r.stdout + r.stderr)
-
-
-def test_ci_scale_runs_every_registered_domain():
-    """The conformance run below (ci config) covers every built-in domain: a new one must join it."""
-    from mdmi.domains import builtin
-    from mdmi.pipeline.config import load_config
-
-    assert set(load_config(ROOT / "config" / "ci.yaml")["domains"]) == set(builtin())
-
-
-@pytest.fixture(scope="module")
-def ci_run(tmp_path_factory):
-    wd = tmp_path_factory.mktemp("ci_run")
-    r = snakemake("--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"), cwd=wd)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-5000:]
-    return wd
+from conftest import ROOT, TIMING, resolved_config, run_env, snakemake
 
 
 def test_ci_run_produces_every_manifest_output(ci_run):
@@ -164,16 +100,6 @@ def test_ci_run_declares_enough_resources_for_every_job(ci_run):
     )
 
 
-def test_nothing_is_written_at_parse_time(tmp_path):
-    """Parsing the workflow (a dry run) writes no config or slice: rules do (workflow/rules/config.smk)."""
-    r = snakemake(
-        "-n", "--cores", "2", "--configfile", str(ROOT / "config" / "ci.yaml"), cwd=tmp_path
-    )
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert [p.name for p in tmp_path.iterdir()] == [".snakemake"]
-    assert "rule config_slice" in r.stdout and "rule resolved_config" in r.stdout
-
-
 def test_each_command_receives_only_its_stage_slice(ci_run):
     """Every rule that runs a domain stage is given its slice (results/config/<domain>/<stage>-<digest>.yaml)
     as --config, and the file there is the slice of the run's config."""
@@ -203,17 +129,6 @@ def test_each_command_receives_only_its_stage_slice(ci_run):
                 d,
                 stage,
             )
-
-
-def test_lint_leaves_only_the_explained_warning(tmp_path):
-    """`snakemake --lint`: the only warning left is the per-rule conda environment (see the Snakefile)."""
-    r = snakemake("--lint", "--configfile", str(ROOT / "config" / "ci.yaml"), cwd=tmp_path)
-    kinds = {
-        ln.strip().rstrip(":")
-        for ln in (r.stdout + r.stderr).splitlines()
-        if ln.startswith("    * ")
-    }
-    assert kinds == {"* Specify a conda environment or container for each rule."}, kinds
 
 
 def test_ci_run_protein_half_is_labelled_and_complete(ci_run):
@@ -584,7 +499,7 @@ def test_a_damaged_result_stops_in_one_line_and_make_papers_check_remakes_it(ci_
     fix = subprocess.run(
         [sys.executable, "-m", "mdmi", "check-results", "--fix"],
         cwd=tmp_path,
-        env=_env(),
+        env=run_env(),
         capture_output=True,
         text=True,
     )
@@ -612,7 +527,7 @@ def test_a_damaged_result_stops_in_one_line_and_make_papers_check_remakes_it(ci_
     fix = subprocess.run(
         [sys.executable, "-m", "mdmi", "check-results", "--fix"],
         cwd=tmp_path,
-        env=_env(),
+        env=run_env(),
         capture_output=True,
         text=True,
     )
@@ -641,131 +556,3 @@ def test_readme_results_block_is_generated_from_the_tables(ci_run, tmp_path):
     assert "recovery" in text and "solved" in text  # each domain's own quality column
     with pytest.raises(ReadmeError, match="make paper"):
         update_readme(readme, tmp_path / "no-results")
-
-
-# Points at which the whole run (Snakemake and every job) is killed with SIGKILL, each marked by a
-# file that appears once that stage is under way and stays: MDM training past its first checkpoint,
-# labelling, estimator training, decoding, notebook execution (a job's log is created when it starts;
-# the estimator's checkpoint would not do: at the ci scale it lives for a fraction of a second).
-KILL_POINTS = [
-    ("MDM training", "results/sudoku/mdm/checkpoint.pt"),
-    ("labelling", "results/logs/sudoku_label_train.log"),
-    ("estimator training", "results/logs/sudoku_train_estimator.log"),
-    ("decoding", "results/logs/sudoku_decode_test_mi.0.log"),
-    ("notebook", "results/logs/notebook_fig3_decoding.log"),
-]  # needs every decode
-
-
-@pytest.fixture(scope="module")
-def interrupted_runs(tmp_path_factory):
-    """The ci config's Sudoku domain (config/ci_sudoku.yaml: every kill point is one of its stages) run
-    as a user would after crashes: start, SIGKILL the whole process group
-    at each kill point in turn, then rerun what `make paper` runs (unlock-stale, snakemake --rerun-incomplete)."""
-    import signal
-
-    wd = tmp_path_factory.mktemp("interrupted")
-    config = ROOT / "config" / "ci_sudoku.yaml"
-    env = _env()
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--cores",
-        "2",
-        "--configfile",
-        str(config),
-        "--rerun-incomplete",
-    ]
-    unlock = [sys.executable, "-m", "mdmi", "unlock-stale"]
-    killed = []
-    for stage, marker in KILL_POINTS:
-        assert not list(wd.glob(marker)), f"{marker} exists before the {stage} attempt"
-        subprocess.run(unlock, cwd=wd, env=env, check=True)
-        proc = subprocess.Popen(
-            cmd,
-            cwd=wd,
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 600
-        while proc.poll() is None and not list(wd.glob(marker)) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            killed.append(stage)
-        proc.wait()
-    subprocess.run(unlock, cwd=wd, env=env, check=True)
-    final = subprocess.run(cmd, cwd=wd, env=env, capture_output=True, text=True)
-    assert final.returncode == 0, (final.stdout + final.stderr)[-5000:]
-    # .ci/run: the Slurm check running beside the tests compares its run with these tables
-    if os.environ.get("MDMI_CI_SUDOKU_TABLES"):
-        import shutil
-
-        dest = Path(os.environ["MDMI_CI_SUDOKU_TABLES"])
-        part = dest.with_name(dest.name + ".part")
-        shutil.rmtree(part, ignore_errors=True)
-        shutil.copytree(wd / "results" / "tables", part)
-        shutil.rmtree(dest, ignore_errors=True)
-        part.rename(dest)  # whole: the check waits for the folder to appear
-    return wd, killed, final.stdout + final.stderr
-
-
-def test_killed_runs_resume_to_the_same_tables(interrupted_runs, ci_run):
-    """Also the determinism check: this run starts from an empty folder, so equal tables mean the same
-    seed and config reproduce them (kills and resumes included)."""
-    wd, killed, log = interrupted_runs
-    assert killed == [stage for stage, _ in KILL_POINTS], (
-        killed
-    )  # each kill landed inside its stage
-    # what finished before a kill is not redone: data generation ran once, in the first attempt
-    assert "rule data:" not in log
-    for name in ["table1", "table2", "claims", "decoding_sweep"]:
-        a = pd.read_csv(ci_run / "results" / "tables" / f"{name}.csv")
-        b = pd.read_csv(wd / "results" / "tables" / f"{name}.csv")
-        # the Sudoku rows, without the columns only other domains fill
-        a = a[a.domain == "sudoku"].dropna(axis=1, how="all").reset_index(drop=True)
-        assert (
-            b[b.domain != "sudoku"].get("measured", pd.Series(dtype=str)).str.startswith("not run")
-        ).all()
-        b = b[b.domain == "sudoku"].dropna(axis=1, how="all").reset_index(drop=True)
-        assert len(a) and list(a.columns) == list(b.columns), name
-        keep = [c for c in a.columns if not any(t in c for t in TIMING)]
-        # (dtypes aside: a column with other domains' empty cells is float there, int here)
-        pd.testing.assert_frame_equal(a[keep], b[keep], check_dtype=False)
-    r = snakemake(
-        "-n", "--cores", "2", "--configfile", str(ROOT / "config" / "ci_sudoku.yaml"), cwd=wd
-    )
-    assert r.returncode == 0 and "Nothing to be done" in (r.stdout + r.stderr)
-
-
-def test_unlock_stale_leaves_a_running_snakemake_alone(tmp_path):
-    from mdmi.util.locks import snakemake_processes, unlock_stale
-
-    locks = tmp_path / ".snakemake" / "locks"
-    locks.mkdir(parents=True)
-    (locks / "0.output.lock").write_text("x")
-    fake = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(30)", "snakemake"], cwd=tmp_path
-    )
-    try:
-        assert (
-            snakemake_processes(tmp_path) == []
-        )  # 'snakemake' as a later argument is not Snakemake
-    finally:
-        fake.kill()
-    script = tmp_path / "snakemake"
-    script.write_text("import time; time.sleep(30)\n")
-    live = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path)
-    try:
-        time.sleep(0.3)
-        assert snakemake_processes(tmp_path) == [live.pid]
-        assert "is running" in unlock_stale(tmp_path) and (locks / "0.output.lock").exists()
-    finally:
-        live.kill()
-        live.wait()
-    assert unlock_stale(tmp_path).startswith("removed 1 lock") and not list(locks.glob("*.lock"))
-    assert unlock_stale(tmp_path) == "no locks"

@@ -2,7 +2,7 @@
 # make test-slurm: a config (SLURM_CONFIG, default config/ci.yaml) through the Slurm executor on a local
 # one-node cluster, checked. CI runs config/ci_sudoku.yaml (the ci config's Sudoku domain: every rule but
 # the domain analyses, 13 Slurm jobs, in 174-254 s against 359-433 s for all four domains) against the
-# killed-and-resumed local run of it (tests/e2e/test_workflow.py).
+# killed-and-resumed local run of it (tests/e2e/test_resume.py).
 #   1. bring up Slurm with accounting (tests/slurm/up.sh; installs Debian's packages if missing: root)
 #   2. the config with the Slurm profile (workflow/profiles/slurm) to completion
 #   3. sacct: every job of that run COMPLETED, one per job Snakemake submitted
