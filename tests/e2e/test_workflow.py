@@ -425,6 +425,63 @@ def test_cached_checkpoint_is_verified_and_used(ci_run, tmp_path):
     )
 
 
+def test_cached_estimator_is_verified_and_used(ci_run, tmp_path):
+    """A trained head.pt supplied by path (estimator_checkpoint) replaces the train labels and training; a
+    wrong checksum, another config or another MDM is one clear error line and writes nothing."""
+    import torch
+    import yaml
+
+    res = ci_run / "results" / "sudoku"
+    src = res / "estimator" / "head.pt"
+    r = subprocess.run(
+        [sys.executable, "-m", "mdmi", "checksum", str(src)], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    snippet = yaml.safe_load(r.stdout)["sudoku"]["estimator_checkpoint"]
+    cfg = resolved_config(ROOT / "config" / "ci.yaml")
+
+    def adopt(cfg, out, model=res / "mdm" / "model.pt"):
+        path = tmp_path / "cfg.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        return subprocess.run(
+            [sys.executable, "-m", "mdmi", "train-estimator", "--config", str(path)]
+            + ["--domain", "sudoku", "--data", str(res / "data"), "--model", str(model)]
+            + ["--out", str(out), "--ckpt", str(tmp_path / "ck.pt")],
+            capture_output=True,
+            text=True,
+        )
+
+    r = adopt(
+        {**cfg, "sudoku": {**cfg["sudoku"], "estimator_checkpoint": snippet}}, tmp_path / "ok.pt"
+    )
+    assert r.returncode == 0, r.stderr
+    assert "using cached checkpoint" in r.stderr and "train estimator" not in r.stderr
+    a, b = torch.load(src, weights_only=False), torch.load(tmp_path / "ok.pt", weights_only=False)
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    assert b["trained_with"]["label_states"] and b["cached_from"]["sha256"] == snippet["sha256"]
+
+    bad_sum = {**snippet, "sha256": "0" * 64}
+    r = adopt(
+        {**cfg, "sudoku": {**cfg["sudoku"], "estimator_checkpoint": bad_sum}}, tmp_path / "b1.pt"
+    )
+    assert r.returncode == 2 and "SHA-256" in _one_error_line(r.stderr)
+    labels = {**cfg["sudoku"]["labels"], "train_states": 3}
+    other = {**cfg["sudoku"], "estimator_checkpoint": snippet, "labels": labels}
+    r = adopt({**cfg, "sudoku": other}, tmp_path / "b2.pt")
+    line = _one_error_line(r.stderr)
+    assert r.returncode == 2 and "config.labels.train_states: checkpoint" in line, line
+    assert "estimator_checkpoint" in line
+    state = torch.load(res / "mdm" / "model.pt", weights_only=False)  # another MDM: other weights
+    state["state_dict"] = {k: v + 0.01 for k, v in state["state_dict"].items()}
+    torch.save(state, tmp_path / "other_mdm.pt")
+    ok_cfg = {**cfg, "sudoku": {**cfg["sudoku"], "estimator_checkpoint": snippet}}
+    r = adopt(ok_cfg, tmp_path / "b3.pt", model=tmp_path / "other_mdm.pt")
+    assert r.returncode == 2 and "model: checkpoint" in _one_error_line(r.stderr)
+    r = adopt(cfg, tmp_path / "b4.pt")  # nothing to adopt and no labels to train on
+    assert r.returncode == 2 and "--labels" in _one_error_line(r.stderr)
+    assert not any((tmp_path / f"b{i}.pt").exists() for i in range(1, 5))
+
+
 def _one_error_line(stderr: str) -> str:
     """The single 'error:' line of a failed command (log lines aside); no traceback."""
     errors = [ln for ln in stderr.splitlines() if ": error: " in ln]

@@ -423,6 +423,73 @@ def test_ship_copies_the_model_with_its_records_and_the_checksum_is_enforced(tra
         shipped_model("sudoku", root=tmp_path / "elsewhere")
 
 
+def test_shipped_head_carries_its_record_and_is_adopted_only_under_it(trained, tmp_path):
+    """A head trained with a record ships with its logs and checksum; adopting it needs the same record
+    (config, seed, MDM weights, label states); a head without one, or another file, is refused."""
+    from mdmi.pipeline.cache import CheckpointMismatch, adopt_checkpoint, checksum_snippet
+    from mdmi.pipeline.shipped import adopt_in_config, ship_estimator
+    from mdmi.train.labels import train_label_fingerprint
+    from mdmi.train.loop import model_fingerprint
+    from mdmi.util.io import file_sha256
+
+    dom, _, d, model, labels = trained
+    dev = torch.device("cpu")
+    record = {
+        "domain": "sudoku",
+        "config": {"labels": {"train_states": 24}, "estimator": ECFG},
+        "seed": 0,
+        "model": model_fingerprint(model),
+        "label_states": train_label_fingerprint(dom, d, 0),
+    }
+    assert record["label_states"] == train_label_fingerprint(dom, d, 0)  # deterministic
+    results = tmp_path / "results"
+    head = results / "sudoku" / "estimator" / "head.pt"
+    head.parent.mkdir(parents=True)
+    train_estimator(
+        model, labels, ECFG, 0, head, tmp_path / "ck.pt", dev, progress=False, record=record
+    )
+    (results / "logs").mkdir()
+    (results / "logs" / "sudoku_train_estimator.log").write_text("step 1\rstep 40\ndone\n")
+    out = tmp_path / "data" / "sudoku" / "pretrained" / "estimator"
+    snippet = ship_estimator(results, "sudoku", tmp_path / "estimators.yaml", out)
+    assert "estimator_checkpoint:" in snippet and "estimator_checkpoint:" in checksum_snippet(head)
+    assert (out / "SHA256").read_text().split()[0] == file_sha256(out / "head.pt")
+    assert (out / "train_estimator.log").read_text() == "step 40\ndone\n"
+    assert (out / "train_log.csv").read_text().startswith("step,loss")
+    spec = {"path": str(out / "head.pt"), "sha256": file_sha256(out / "head.pt")}
+    adopted = adopt_checkpoint(
+        "sudoku", spec, record, tmp_path / "a.pt", key="estimator_checkpoint"
+    )
+    assert adopted["cached_from"]["sha256"] == spec["sha256"]
+    a, b = load_estimator(head, dev), load_estimator(tmp_path / "a.pt", dev)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    changed = {**model.state_dict()}
+    first = next(k for k, v in changed.items() if v.is_floating_point())
+    changed[first] = changed[first] + 1e-3
+    other = load_mdm(dom, d / "model.pt", dev)
+    other.load_state_dict(changed)
+    assert model_fingerprint(other) != record["model"]
+    for wanted, match in [
+        ({**record, "model": model_fingerprint(other)}, "model: checkpoint"),
+        ({**record, "seed": 1}, "seed: checkpoint"),
+        ({**record, "config": {**record["config"], "labels": {"train_states": 9}}}, "train_states"),
+    ]:
+        with pytest.raises(CheckpointMismatch, match=match):
+            adopt_checkpoint("sudoku", spec, wanted, tmp_path / "no.pt", key="estimator_checkpoint")
+    train_estimator(
+        model, labels, ECFG, 0, tmp_path / "bare.pt", tmp_path / "c2.pt", dev, progress=False
+    )
+    bare = {"path": str(tmp_path / "bare.pt"), "sha256": file_sha256(tmp_path / "bare.pt")}
+    with pytest.raises(CheckpointMismatch, match="not a trained sudoku MI head"):
+        adopt_checkpoint("sudoku", bare, record, tmp_path / "no.pt", key="estimator_checkpoint")
+    assert not (tmp_path / "no.pt").exists()
+    default = tmp_path / "default.yaml"
+    default.write_text(
+        f"sudoku:\n  estimator_checkpoint:\n    path: {out / 'head.pt'}\n    sha256: {'0' * 64}\n"
+    )
+    assert adopt_in_config(default, out / "head.pt") and spec["sha256"] in default.read_text()
+
+
 def test_inference_loops_override_the_trained_count(trained, tmp_path):
     dom, cfg, d, _, _ = trained
     looped_cfg = {

@@ -173,6 +173,13 @@ def cached_checkpoint(domain):
     return [spec["path"]] if spec else []
 
 
+def cached_estimator(domain):
+    """The supplied head.pt of a domain (config `<domain>.estimator_checkpoint`), or [] to train one on the
+    train split's labels (no estimator_checkpoint, or `retrain: true`)."""
+    spec = None if config.get("retrain") else config[domain].get("estimator_checkpoint")
+    return [spec["path"]] if spec else []
+
+
 def decode_inputs(wc):
     inputs = {"config": slice_path(wc.domain, "decode"), "model": f"{RESULTS}/{wc.domain}/mdm/model.pt",
               "data": data_manifest(wc.domain)}

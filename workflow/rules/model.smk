@@ -56,14 +56,18 @@ rule label:
         "--data {params.data} --model {input.model} --split {wildcards.split} --out {output} 2>&1 | tee {log}"
 
 
-rule train_estimator:
+rule train_estimator:  # or, with <domain>.estimator_checkpoint set, verify and adopt a supplied head (no labels)
     input:
         config=config_slice("estimator"),
         model=f"{RESULTS}/{{domain}}/mdm/model.pt",
-        labels=f"{RESULTS}/{{domain}}/labels/train.pt",
+        data=lambda wc: data_manifest(wc.domain),
+        labels=lambda wc: [] if cached_estimator(wc.domain) else f"{RESULTS}/{wc.domain}/labels/train.pt",
+        cached=lambda wc: cached_estimator(wc.domain),
     output:
         f"{RESULTS}/{{domain}}/estimator/head.pt",
     params:
+        data=lambda wc, input: os.path.dirname(input.data),
+        labels=lambda wc, input: f"--labels {input.labels}" if input.labels else "",
         ckpt=lambda wc, output: os.path.join(os.path.dirname(output[0]), "checkpoint.pt"),
     log:
         f"{RESULTS}/logs/{{domain}}_train_estimator.log",
@@ -77,7 +81,7 @@ rule train_estimator:
         gpu=GPU,
     shell:
         "python -m mdmi --threads {threads} train-estimator --config {input.config} --domain {wildcards.domain} "
-        "--model {input.model} --labels {input.labels} --out {output} --ckpt {params.ckpt} 2>&1 | tee {log}"
+        "--data {params.data} --model {input.model} {params.labels} --out {output} --ckpt {params.ckpt} 2>&1 | tee {log}"
 
 
 rule eval_estimator:

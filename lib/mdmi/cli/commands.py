@@ -126,7 +126,7 @@ COMMANDS = (
     ),
     Command(
         "ship",
-        "copy a trained model.pt with its log, benchmark and config into data/ (make models)",
+        "copy a trained model.pt or head.pt with its logs, benchmarks and config into data/ (make models, make estimators)",
         "maintenance:cmd_ship",
         args=(
             arg(
@@ -135,6 +135,12 @@ COMMANDS = (
                 help="results folder of the run that trained it (results/pretrain)",
             ),
             arg("--domain", required=True),
+            arg(
+                "--what",
+                choices=["mdm", "estimator"],
+                default="mdm",
+                help="the MDM (model.pt) or the MI head (head.pt, make estimators)",
+            ),
             arg("--config", required=True, help="the config that trained it"),
             arg("--out", required=True, help="e.g. data/<domain>/pretrained"),
             arg(
@@ -167,12 +173,13 @@ COMMANDS = (
     ),
     Command(
         "train-estimator",
-        "train (or resume) the neural MI estimator",
+        "train (or resume) the neural MI estimator, or adopt <domain>.estimator_checkpoint",
         "stages:cmd_train_estimator",
         common="domain",
         args=(
+            arg("--data", required=True),
             arg("--model", required=True),
-            arg("--labels", required=True),
+            arg("--labels", help="the train split's labels (not needed to adopt a head)"),
             arg("--out", required=True),
             arg("--ckpt", required=True),
         ),

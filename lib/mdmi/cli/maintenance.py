@@ -13,7 +13,7 @@ from mdmi.domains import get_domain
 from mdmi.errors import MissingInput, UsageError
 from mdmi.pipeline.cache import checksum_snippet
 from mdmi.pipeline.config import domain_config, load_config
-from mdmi.pipeline.shipped import adopt_in_config, ship
+from mdmi.pipeline.shipped import adopt_in_config, ship, ship_estimator
 from mdmi.tools.ablation import run_ablation
 from mdmi.tools.bench import bench_domain, format_table
 from mdmi.tools.projection import format_projection, project, rates_from_bench
@@ -33,16 +33,18 @@ def cmd_checksum(args):
 
 
 def cmd_ship(args):
-    """Copy a model trained by the workflow (with its log, benchmark and config) into a data/ folder."""
-    print(ship(Path(args.results), args.domain, Path(args.config), Path(args.out)))
+    """Copy a model or MI head trained by the workflow (with its logs, benchmarks and config) into a data/
+    folder."""
+    copy, name = (ship_estimator, "head.pt") if args.what == "estimator" else (ship, "model.pt")
+    print(copy(Path(args.results), args.domain, Path(args.config), Path(args.out)))
     for cfg in args.adopt or []:
-        done = adopt_in_config(Path(cfg), Path(args.out) / "model.pt")
+        done = adopt_in_config(Path(cfg), Path(args.out) / name)
         print(
             f"# {cfg}: "
             + (
                 "checksum updated"
                 if done
-                else f"no checkpoint entry for {Path(args.out) / 'model.pt'}; "
+                else f"no checkpoint entry for {Path(args.out) / name}; "
                 "paste the lines above into it"
             )
         )

@@ -9,8 +9,10 @@ from mdmi.cli.context import log, model_label, setup_command
 from mdmi.domains import get_spec
 from mdmi.errors import UsageError
 from mdmi.pipeline.cache import adopt_checkpoint
+from mdmi.pipeline.config import stage_of_keys
 from mdmi.train.estimator import load_estimator, train_estimator
-from mdmi.train.labels import label_split
+from mdmi.train.labels import label_split, train_label_fingerprint
+from mdmi.train.loop import model_fingerprint
 from mdmi.train.mdm import domain_training_data, load_mdm, train_mdm, training_record
 from mdmi.util.checkpoint_io import load_torch, save_torch
 from mdmi.util.integrity import write_folder_manifest
@@ -54,9 +56,41 @@ def cmd_label(args):
     save_torch(args.out, labels)
 
 
+def estimator_record(domain, section: dict, model, data: Path) -> dict:
+    """What a head trained by this config depends on: the domain's model, label and estimator settings
+    (its data settings enter through the fingerprint of the states the train labels are drawn from, its
+    checkpoint paths not at all), the seed, and fingerprints of the MDM's weights and of those states."""
+    stage_of = stage_of_keys(domain.name)
+    config = {
+        k: v
+        for k, v in section.items()
+        if stage_of.get(k) in ("model", "labels", "estimator")
+        and k not in ("checkpoint", "estimator_checkpoint")
+    }
+    return {
+        "domain": domain.name,
+        "config": config,
+        "seed": section["seed"],
+        "model": model_fingerprint(model),
+        "label_states": train_label_fingerprint(domain, data, section["seed"]),
+    }
+
+
 def cmd_train_estimator(args):
+    """Train the MI head on the train split's labels or, with ``<domain>.estimator_checkpoint`` set (and
+    no ``retrain``), verify and adopt a head trained by the same config (no labels needed)."""
     cfg, section, domain, device = setup_command(args)
     model = load_mdm(domain, Path(args.model), device)
+    record = estimator_record(domain, section, model, Path(args.data))
+    spec = section.get("estimator_checkpoint")
+    if spec and not cfg.get("retrain"):
+        adopt_checkpoint(domain.name, spec, record, Path(args.out), key="estimator_checkpoint")
+        return
+    if not args.labels:
+        raise UsageError(
+            f"{domain.name}: no --labels to train the MI head on and no estimator_checkpoint to adopt; "
+            f"pass the train split's labels (python -m mdmi label --split train)"
+        )
     train_estimator(
         model,
         load_torch(args.labels),
@@ -65,6 +99,7 @@ def cmd_train_estimator(args):
         Path(args.out),
         Path(args.ckpt),
         device,
+        record=record,
     )
 
 

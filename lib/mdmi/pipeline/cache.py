@@ -1,4 +1,4 @@
-"""Supplying a trained MDM by path instead of training it (the cache for the expensive step).
+"""Supplying a trained model by path instead of training it (the cache for the expensive steps).
 
 A domain's config may name ``checkpoint: {path, sha256}``: a ``model.pt`` written by
 ``python -m mdmi train-mdm`` (anywhere: a shared drive, a previous run, a GPU box). Before it is
@@ -6,6 +6,11 @@ used its SHA-256 must match and the training record stored in it (model and trai
 seed, fingerprint of the training data) must equal the one the current config would train with,
 so every analysis downstream is what a fresh training run would have been fed. ``python -m mdmi
 checksum PATH`` prints the lines to paste into the config.
+
+``estimator_checkpoint: {path, sha256}`` does the same for the MI head (a ``head.pt`` written by
+``python -m mdmi train-estimator``): its record holds the label and estimator config, the seed and
+fingerprints of the MDM's weights and of the states its training labels are drawn from, so an adopted
+head is the one this config's train labels and training would have made.
 """
 
 from __future__ import annotations
@@ -47,11 +52,23 @@ def record_differences(stored: dict, wanted: dict) -> list[str]:
     ]
 
 
-def adopt_checkpoint(domain_name: str, spec: dict, wanted: dict, out_path: Path) -> dict:
-    """Verify the checkpoint ``spec`` = {path, sha256} against ``wanted`` (the training record the
-    config implies) and write it to ``out_path``. Raises :class:`CheckpointMismatch` with the fix."""
+# what each config key supplies: (the thing, the command that writes it)
+ADOPTABLE = {
+    "checkpoint": ("MDM", "train-mdm"),
+    "estimator_checkpoint": ("MI head", "train-estimator"),
+}
+
+
+def adopt_checkpoint(
+    domain_name: str, spec: dict, wanted: dict, out_path: Path, key: str = "checkpoint"
+) -> dict:
+    """Verify the checkpoint ``spec`` = {path, sha256} (config key ``key``: the MDM's ``checkpoint`` or
+    the head's ``estimator_checkpoint``) against ``wanted`` (the training record the config implies)
+    and write it to ``out_path``. Raises :class:`CheckpointMismatch` with the fix."""
+    what, writer = ADOPTABLE[key]
     src = Path(spec["path"])
-    fix = f"fix {domain_name}.checkpoint in the config, or set it to null to train the model"
+    thing = "model" if key == "checkpoint" else what
+    fix = f"fix {domain_name}.{key} in the config, or set it to null to train the {thing}"
     if not src.is_file():
         raise CheckpointMismatch(f"cached checkpoint {src} not found; {fix}")
     digest = file_sha256(src)
@@ -72,8 +89,8 @@ def adopt_checkpoint(domain_name: str, spec: dict, wanted: dict, out_path: Path)
         or "trained_with" not in state
     ):
         raise CheckpointMismatch(
-            f"cached checkpoint {src} is not a trained {domain_name} MDM written by "
-            f"`python -m mdmi train-mdm` (no training record); {fix}"
+            f"cached checkpoint {src} is not a trained {domain_name} {what} written by "
+            f"`python -m mdmi {writer}` (no training record); {fix}"
         )
     diffs = record_differences(state["trained_with"], wanted)
     if diffs:
@@ -92,7 +109,10 @@ def adopt_checkpoint(domain_name: str, spec: dict, wanted: dict, out_path: Path)
 
 
 def checksum_snippet(path: str | Path) -> str:
-    """The config lines that make ``path`` the cached checkpoint of its domain."""
+    """The config lines that make ``path`` the cached checkpoint (an MDM) or estimator_checkpoint (a
+    head) of its domain."""
     state = load_torch(path)
     domain = state.get("domain", "<domain>") if isinstance(state, dict) else "<domain>"
-    return f"{domain}:\n  checkpoint:\n    path: {path}\n    sha256: {file_sha256(path)}"
+    head = isinstance(state, dict) and isinstance(state.get("cfg"), dict) and "d_in" in state["cfg"]
+    key = "estimator_checkpoint" if head else "checkpoint"
+    return f"{domain}:\n  {key}:\n    path: {path}\n    sha256: {file_sha256(path)}"

@@ -170,7 +170,7 @@ STAGE_SECTIONS = {
     "data": ["data"],
     "model": ["model", "train", "checkpoint"],
     "labels": ["labels"],
-    "estimator": ["estimator"],
+    "estimator": ["estimator", "estimator_checkpoint"],
     "analysis": [],
     "decode": ["decode"],
     "tables": [],
@@ -192,6 +192,14 @@ INTERVAL_KEYS = ("level", "bootstrap")
 INTERVAL_STAGES = ("estimator", "analysis")
 
 
+def stage_of_keys(domain: str) -> dict[str, str]:
+    """Which stage owns each key of a domain's section (shared sections, then the domain's own
+    ``stage_keys``); a key missing here counts for every stage."""
+    out = {k: s for s, keys in STAGE_SECTIONS.items() for k in keys}
+    out.update(get_spec(domain).stage_keys)
+    return out
+
+
 def stage_slice(cfg: dict, domain: str, stage: str) -> dict:
     """What the ``stage`` of ``domain`` may read from a resolved, validated config: the shared settings
     (seed, device, threads, ...), ``domains: [domain]`` and the domain's keys of this stage and the
@@ -203,8 +211,7 @@ def stage_slice(cfg: dict, domain: str, stage: str) -> dict:
         raise ConfigError(f"unknown stage {stage!r}; one of {', '.join(STAGE_READS)}")
     load_plugins(cfg.get("plugins"))
     names = set(cfg["domains"]) | set(registry())  # every domain's section, run or not
-    stage_of = {k: s for s, keys in STAGE_SECTIONS.items() for k in keys}
-    stage_of.update(get_spec(domain).stage_keys)
+    stage_of = stage_of_keys(domain)
     shared = {k: v for k, v in cfg.items() if k not in names and k not in NOT_SLICED}
     keep = {k: v for k, v in cfg[domain].items() if stage_of.get(k, stage) in STAGE_READS[stage]}
     out = {**shared, "stage": stage, "domains": [domain], domain: keep}

@@ -61,14 +61,7 @@ def ship(results: Path, domain: str, config: Path, out: Path) -> str:
     data_bench = results / "benchmarks" / "data" / f"{domain}.tsv"  # the data step's benchmark
     if data_bench.is_file():
         copies[data_bench] = out / "data.benchmark.tsv"
-    for src, dst in copies.items():
-        if src.is_file() and src.suffix == ".log":  # progress bars: keep each line's final state
-            with open(src, newline="") as fh:  # keep the carriage returns to split on
-                lines = fh.read().split("\n")
-            write_text(dst, "\n".join(line.split("\r")[-1] for line in lines))
-        elif src.is_file():
-            with atomic_path(dst) as tmp:
-                shutil.copyfile(src, tmp)
+    _copy_records(copies)
     for name in get_spec(
         domain
     ).ship_data:  # training data that is expensive to regenerate ships with the model
@@ -83,6 +76,52 @@ def ship(results: Path, domain: str, config: Path, out: Path) -> str:
     write_text(out / "train_log.csv", pd.DataFrame(state["train_log"]).to_csv(index=False))
     write_text(out / "SHA256", f"{file_sha256(out / 'model.pt')}  model.pt\n")
     return checksum_snippet(out / "model.pt")
+
+
+def _copy_records(copies: dict) -> None:
+    """Copy each existing source to its destination (logs with their progress bars reduced to each
+    line's final state), atomically."""
+    for src, dst in copies.items():
+        if src.is_file() and src.suffix == ".log":  # progress bars: keep each line's final state
+            with open(src, newline="") as fh:  # keep the carriage returns to split on
+                lines = fh.read().split("\n")
+            write_text(dst, "\n".join(line.split("\r")[-1] for line in lines))
+        elif src.is_file():
+            with atomic_path(dst) as tmp:
+                shutil.copyfile(src, tmp)
+
+
+def ship_estimator(results: Path, domain: str, config: Path, out: Path) -> str:
+    """Copy the run's MI head (results/<domain>/estimator/head.pt, with its training record) and what made
+    it into ``out`` (head.pt, SHA256, config.yaml, the train labels' and the training's logs and benchmarks,
+    train_log.csv); returns the config lines that adopt it (``<domain>.estimator_checkpoint``)."""
+    head = results / domain / "estimator" / "head.pt"
+    if not head.is_file():
+        raise MissingInput(
+            f"{head}: no trained head; run `make estimators` (or snakemake {head} "
+            f"--configfile {config}) first"
+        )
+    state = load_torch(head)
+    if "trained_with" not in state or state.get("domain") != domain:
+        raise CheckpointMismatch(
+            f"{head} is not a {domain} MI head trained by the workflow (no training record)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    resolved = results / "config.yaml"
+    logs, bench = results / "logs", results / "benchmarks"
+    _copy_records(
+        {
+            head: out / "head.pt",
+            resolved if resolved.is_file() else config: out / "config.yaml",
+            logs / f"{domain}_label_train.log": out / "label_train.log",
+            logs / f"{domain}_train_estimator.log": out / "train_estimator.log",
+            bench / "label" / f"{domain}_train.tsv": out / "label_train.benchmark.tsv",
+            bench / "train_estimator" / f"{domain}.tsv": out / "train_estimator.benchmark.tsv",
+        }
+    )
+    write_text(out / "train_log.csv", pd.DataFrame(state["train_log"]).to_csv(index=False))
+    write_text(out / "SHA256", f"{file_sha256(out / 'head.pt')}  head.pt\n")
+    return checksum_snippet(out / "head.pt")
 
 
 def adopt_in_config(config: Path, model: Path) -> bool:

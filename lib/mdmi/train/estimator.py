@@ -89,8 +89,11 @@ def train_estimator(
     device: torch.device,
     progress: bool = True,
     stop_after: int | None = None,
+    record: dict | None = None,
 ) -> dict | None:
-    """Train (or resume) the MI head on exact labels; ``stop_after`` as in :func:`mdmi.train.mdm.train_mdm`."""
+    """Train (or resume) the MI head on exact labels; ``stop_after`` as in :func:`mdmi.train.mdm.train_mdm`.
+    ``record``: what the head was trained from (``trained_with``, with its ``domain``), stored in head.pt so
+    that a config can adopt the file instead of training (``<domain>.estimator_checkpoint``)."""
     gen = seed_everything(seed)
     hidden, probs, masked = mdm_features(model, labels["tokens"])
     target = labels["mi"].float()
@@ -160,6 +163,8 @@ def train_estimator(
         "train_log": history,
         "steps": int(ecfg["steps"]),
     }
+    if record is not None:
+        out.update(domain=record.get("domain"), trained_with=record)
     save_torch(out_path, out)
     ck.clear()
     return out

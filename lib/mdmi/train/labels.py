@@ -22,7 +22,7 @@ from mdmi.core.decoding import decode
 from mdmi.core.masking import random_mask
 from mdmi.core.mi import exact_mi_batch, symmetrise
 from mdmi.core.protocol import pad_id
-from mdmi.train.loop import seed_everything
+from mdmi.train.loop import seed_everything, tensor_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,15 @@ def label_states(
 
 
 SPLIT_SEED_OFFSET = {"train": 1, "val": 2, "test": 3}
+
+
+def train_label_fingerprint(domain, data_dir: Path, seed: int) -> str:
+    """Short hash of what :func:`label_split` draws the train split's states from: the domain's training
+    sequences and its own label starts, if it has them (drawn with the train split's seed)."""
+    gen = torch.Generator().manual_seed(seed + SPLIT_SEED_OFFSET["train"])
+    complete = domain.train_sequences(data_dir)
+    own = domain.label_starts(data_dir, gen)
+    return tensor_fingerprint(*((complete,) if own is None else (complete, own)))
 
 
 def label_split(model, domain, data_dir: Path, split: str, lcfg: dict, seed: int) -> dict:

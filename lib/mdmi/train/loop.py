@@ -37,6 +37,20 @@ def tensor_fingerprint(*tensors: torch.Tensor) -> str:
     return h.hexdigest()[:16]
 
 
+def model_fingerprint(model) -> str:
+    """Short hash of a model's weights and buffers (name, dtype, shape, bytes) and of its ``cfg`` when it
+    has one (e.g. a looped backbone's loop count): what a head trained on the model's states depends on
+    beside the config (which layer's hidden states a head reads is a config key, checked with the rest)."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    cfg = getattr(model, "cfg", None)
+    h.update(json.dumps(getattr(cfg, "__dict__", cfg), sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
 def config_hash(obj) -> str:
     """Stable short hash of a JSON-able config section."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
