@@ -29,11 +29,11 @@ if workflow.is_main_process:      # a job's own Snakemake (a Slurm job, a run: b
 
 
 def _anchor_paths(node):
-    """Shipped inputs named in the config (a `<domain>.checkpoint.path`, any `*_file` key) given
-    relative to the repository stay valid when Snakemake runs in another folder."""
+    """Shipped inputs named in the config (a `<domain>.checkpoint.path` or `.estimator_checkpoint.path`, any
+    `*_file` key) given relative to the repository stay valid when Snakemake runs in another folder."""
     for key, value in (node.items() if isinstance(node, dict) else []):
         if isinstance(value, dict):
-            if key == "checkpoint" and isinstance(value.get("path"), str):
+            if key in ("checkpoint", "estimator_checkpoint") and isinstance(value.get("path"), str):
                 value["path"] = _anchored(value["path"])
             _anchor_paths(value)
         elif isinstance(value, str) and key.endswith("_file"):

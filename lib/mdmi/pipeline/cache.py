@@ -69,6 +69,8 @@ def adopt_checkpoint(
     src = Path(spec["path"])
     thing = "model" if key == "checkpoint" else what
     fix = f"fix {domain_name}.{key} in the config, or set it to null to train the {thing}"
+    if key == "estimator_checkpoint":  # a retrained MDM invalidates the heads trained on its states
+        fix += " (`make estimators` retrains the shipped heads)"
     if not src.is_file():
         raise CheckpointMismatch(f"cached checkpoint {src} not found; {fix}")
     digest = file_sha256(src)
