@@ -13,6 +13,12 @@
   instead (e.g. ``data.train_puzzles_file``)
 - ``SHA256``                the checkpoint's checksum, checked by :func:`shipped_model` before use
 
+``make estimators`` does the same for the MI heads of the domains whose train labels cost most: the
+``label`` and ``train_estimator`` rules at the default scale's settings (``config/default_estimators.yaml``),
+then ``python -m mdmi ship --what estimator`` (:func:`ship_estimator`) copies ``head.pt``, ``SHA256``,
+``config.yaml``, the two steps' logs and benchmarks and ``train_log.csv`` into
+``data/<domain>/pretrained/estimator/``; ``<domain>.estimator_checkpoint`` adopts it.
+
 ``config/default.yaml`` adopts the checkpoint through the checkpoint cache (``<domain>.checkpoint``:
 path + sha256, and the training record must equal what the config would train); ``make paper
 RETRAIN=1`` ignores it and trains from scratch.
