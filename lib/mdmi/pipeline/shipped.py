@@ -41,19 +41,25 @@ from mdmi.util.io import atomic_path, file_sha256, write_text
 from mdmi.util.paths import REPO
 
 
+def _trained_state(path: Path, domain: str, what: str, make: str, config: Path) -> dict:
+    """The checkpoint a run of the workflow wrote at ``path``, after checking it carries a training record
+    for ``domain``; ``make`` is the target that trains it."""
+    if not path.is_file():
+        raise MissingInput(
+            f"{path}: no trained {what}; run `{make}` (or snakemake {path} --configfile {config}) first"
+        )
+    state = load_torch(path)
+    if "trained_with" not in state or state.get("domain") != domain:
+        raise CheckpointMismatch(
+            f"{path} is not a {domain} {what} trained by the workflow (no training record)"
+        )
+    return state
+
+
 def ship(results: Path, domain: str, config: Path, out: Path) -> str:
     """Copy the run's model and its records into ``out``; returns the config lines that adopt it."""
     model = results / domain / "mdm" / "model.pt"
-    if not model.is_file():
-        raise MissingInput(
-            f"{model}: no trained model; run `make models` (or snakemake {model} "
-            f"--configfile {config}) first"
-        )
-    state = load_torch(model)
-    if "trained_with" not in state or state.get("domain") != domain:
-        raise CheckpointMismatch(
-            f"{model} is not a {domain} MDM trained by the workflow (no training record)"
-        )
+    state = _trained_state(model, domain, "MDM", "make models", config)
     out.mkdir(parents=True, exist_ok=True)
     resolved = (
         results / "config.yaml"
@@ -102,16 +108,7 @@ def ship_estimator(results: Path, domain: str, config: Path, out: Path) -> str:
     it into ``out`` (head.pt, SHA256, config.yaml, the train labels' and the training's logs and benchmarks,
     train_log.csv); returns the config lines that adopt it (``<domain>.estimator_checkpoint``)."""
     head = results / domain / "estimator" / "head.pt"
-    if not head.is_file():
-        raise MissingInput(
-            f"{head}: no trained head; run `make estimators` (or snakemake {head} "
-            f"--configfile {config}) first"
-        )
-    state = load_torch(head)
-    if "trained_with" not in state or state.get("domain") != domain:
-        raise CheckpointMismatch(
-            f"{head} is not a {domain} MI head trained by the workflow (no training record)"
-        )
+    state = _trained_state(head, domain, "MI head", "make estimators", config)
     out.mkdir(parents=True, exist_ok=True)
     resolved = results / "config.yaml"
     logs, bench = results / "logs", results / "benchmarks"
