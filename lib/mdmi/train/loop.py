@@ -43,9 +43,8 @@ def model_fingerprint(model) -> str:
     beside the config (which layer's hidden states a head reads is a config key, checked with the rest)."""
     h = hashlib.sha256()
     for name, t in sorted(model.state_dict().items()):
-        t = t.detach().cpu().contiguous().reshape(-1)
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     cfg = getattr(model, "cfg", None)
     h.update(json.dumps(getattr(cfg, "__dict__", cfg), sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
