@@ -359,39 +359,18 @@ def test_solve_command_on_a_user_puzzle_file(ci_run, tmp_path):
 def test_cached_checkpoint_is_verified_and_used(ci_run, tmp_path):
     """A trained model.pt supplied by path replaces training; a wrong checksum or config is a clear error."""
     import torch
-    import yaml
 
     res = ci_run / "results" / "sudoku"
     src = res / "mdm" / "model.pt"
-    r = subprocess.run(
-        [sys.executable, "-m", "mdmi", "checksum", str(src)], capture_output=True, text=True
-    )
-    assert r.returncode == 0, r.stderr
-    snippet = yaml.safe_load(r.stdout)["sudoku"]["checkpoint"]
+    snippet = _checksum_snippet(src, "checkpoint")
     cfg = resolved_config(ROOT / "config" / "ci.yaml")
 
     def train(cfg, out):
-        path = tmp_path / "cfg.yaml"
-        path.write_text(yaml.safe_dump(cfg))
-        return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "mdmi",
-                "train-mdm",
-                "--config",
-                str(path),
-                "--domain",
-                "sudoku",
-                "--data",
-                str(res / "data"),
-                "--out",
-                str(out),
-                "--ckpt",
-                str(tmp_path / "ck.pt"),
-            ],
-            capture_output=True,
-            text=True,
+        return _mdmi_with_config(
+            cfg,
+            tmp_path,
+            ["train-mdm", "--domain", "sudoku", "--data", str(res / "data")]
+            + ["--out", str(out), "--ckpt", str(tmp_path / "ck.pt")],
         )
 
     cfg["sudoku"]["checkpoint"] = snippet
@@ -429,26 +408,18 @@ def test_cached_estimator_is_verified_and_used(ci_run, tmp_path):
     """A trained head.pt supplied by path (estimator_checkpoint) replaces the train labels and training; a
     wrong checksum, another config or another MDM is one clear error line and writes nothing."""
     import torch
-    import yaml
 
     res = ci_run / "results" / "sudoku"
     src = res / "estimator" / "head.pt"
-    r = subprocess.run(
-        [sys.executable, "-m", "mdmi", "checksum", str(src)], capture_output=True, text=True
-    )
-    assert r.returncode == 0, r.stderr
-    snippet = yaml.safe_load(r.stdout)["sudoku"]["estimator_checkpoint"]
+    snippet = _checksum_snippet(src, "estimator_checkpoint")
     cfg = resolved_config(ROOT / "config" / "ci.yaml")
 
     def adopt(cfg, out, model=res / "mdm" / "model.pt"):
-        path = tmp_path / "cfg.yaml"
-        path.write_text(yaml.safe_dump(cfg))
-        return subprocess.run(
-            [sys.executable, "-m", "mdmi", "train-estimator", "--config", str(path)]
-            + ["--domain", "sudoku", "--data", str(res / "data"), "--model", str(model)]
-            + ["--out", str(out), "--ckpt", str(tmp_path / "ck.pt")],
-            capture_output=True,
-            text=True,
+        return _mdmi_with_config(
+            cfg,
+            tmp_path,
+            ["train-estimator", "--domain", "sudoku", "--data", str(res / "data")]
+            + ["--model", str(model), "--out", str(out), "--ckpt", str(tmp_path / "ck.pt")],
         )
 
     r = adopt(
@@ -480,6 +451,31 @@ def test_cached_estimator_is_verified_and_used(ci_run, tmp_path):
     r = adopt(cfg, tmp_path / "b4.pt")  # nothing to adopt and no labels to train on
     assert r.returncode == 2 and "--labels" in _one_error_line(r.stderr)
     assert not any((tmp_path / f"b{i}.pt").exists() for i in range(1, 5))
+
+
+def _checksum_snippet(path, key: str) -> dict:
+    """`python -m mdmi checksum PATH`'s {path, sha256} under ``sudoku.<key>``."""
+    import yaml
+
+    r = subprocess.run(
+        [sys.executable, "-m", "mdmi", "checksum", str(path)], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    return yaml.safe_load(r.stdout)["sudoku"][key]
+
+
+def _mdmi_with_config(cfg: dict, tmp_path, args: list[str]):
+    """``python -m mdmi <command> --config <cfg, written to tmp_path> <the rest of args>``."""
+    import yaml
+
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    command, *rest = args
+    return subprocess.run(
+        [sys.executable, "-m", "mdmi", command, "--config", str(path), *rest],
+        capture_output=True,
+        text=True,
+    )
 
 
 def _one_error_line(stderr: str) -> str:

@@ -166,17 +166,10 @@ def analysis_dirs(domain):
 
 
 # ---- models, labels, estimator, decoding (model.smk)
-def cached_checkpoint(domain):
-    """The supplied model.pt of a domain (config `<domain>.checkpoint`), or [] to train one
-    (no checkpoint, or `retrain: true`)."""
-    spec = None if config.get("retrain") else config[domain].get("checkpoint")
-    return [spec["path"]] if spec else []
-
-
-def cached_estimator(domain):
-    """The supplied head.pt of a domain (config `<domain>.estimator_checkpoint`), or [] to train one on the
-    train split's labels (no estimator_checkpoint, or `retrain: true`)."""
-    spec = None if config.get("retrain") else config[domain].get("estimator_checkpoint")
+def cached_checkpoint(domain, key="checkpoint"):
+    """The supplied file of a domain (`<domain>.checkpoint`: an MDM's model.pt; `<domain>.estimator_checkpoint`:
+    an MI head's head.pt), or [] to train it here (none configured, or `retrain: true`)."""
+    spec = None if config.get("retrain") else config[domain].get(key)
     return [spec["path"]] if spec else []
 
 

@@ -61,8 +61,8 @@ rule train_estimator:  # or, with <domain>.estimator_checkpoint set, verify and 
         config=config_slice("estimator"),
         model=f"{RESULTS}/{{domain}}/mdm/model.pt",
         data=lambda wc: data_manifest(wc.domain),
-        labels=lambda wc: [] if cached_estimator(wc.domain) else f"{RESULTS}/{wc.domain}/labels/train.pt",
-        cached=lambda wc: cached_estimator(wc.domain),
+        labels=lambda wc: [] if cached_checkpoint(wc.domain, "estimator_checkpoint") else f"{RESULTS}/{wc.domain}/labels/train.pt",
+        cached=lambda wc: cached_checkpoint(wc.domain, "estimator_checkpoint"),
     output:
         f"{RESULTS}/{{domain}}/estimator/head.pt",
     params:
