@@ -27,6 +27,25 @@ def test_shipped_configs_validate(path):
         assert path.stem.startswith(cfg["scale"] + "_")
 
 
+def test_the_config_and_knob_schemas_are_valid_schemas():
+    """Values are checked without re-checking their schema each call (mdmi.util.schema_check), so the
+    schemas themselves are checked here: the full config schema (every domain's fragment and every
+    method's sweep merged in, its slice form too) and each knob's value schema."""
+    import jsonschema
+
+    from mdmi.core.knobs import KNOBS
+    from mdmi.pipeline.config import _optional, schema
+
+    full = schema()
+    for s in (full, _optional(full)):
+        jsonschema.validators.validator_for(s).check_schema(s)
+    for knobs in KNOBS.values():
+        for s in knobs.values():
+            jsonschema.Draft202012Validator.check_schema(s)
+    with pytest.raises(ConfigError, match="invalid config at 'seed'"):
+        validate({**load_config(ROOT / "config" / "ci.yaml"), "seed": "zero"})
+
+
 def test_config_errors_name_the_key(tmp_path):
     cfg = resolved_config(ROOT / "config" / "ci.yaml")
     cfg["sudoku"]["train"]["lr"] = -1

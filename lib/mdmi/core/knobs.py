@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import itertools
 
-import jsonschema
-
 from mdmi.errors import UsageError
+from mdmi.util.schema_check import first_error
 
 _ORDER = {"enum": ["confidence", "margin"]}
 MI_RULES = ("budget", "tc", "prefix", "pairwise")
@@ -59,10 +58,9 @@ def check_knobs(method: str, knobs: dict) -> dict:
             raise UsageError(
                 f"{method} has no knob {name!r}; its knobs: {', '.join(known) or 'none'}"
             )
-        try:
-            jsonschema.validate(value, known[name])
-        except jsonschema.ValidationError as e:
-            raise UsageError(f"knob {name}={value!r} for {method}: {e.message}") from None
+        error = first_error(value, known[name])
+        if error is not None:
+            raise UsageError(f"knob {name}={value!r} for {method}: {error.message}")
     if method in ("mi", "mi-exact"):
         resolve_rule(knobs)
     return knobs

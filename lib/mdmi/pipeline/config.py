@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import jsonschema
 import yaml
 
 from mdmi.core.knobs import KNOBS, check_knobs, knob_grid, sweep_schema
 from mdmi.domains import get_spec, load_plugins, registry
 from mdmi.errors import ConfigError, UsageError
+from mdmi.util.io import parse_yaml
 from mdmi.util.paths import REPO
+from mdmi.util.schema_check import first_error
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 CONFIG_DIR = REPO / "config"
@@ -22,7 +23,7 @@ def schema(plugins: list[str] | None = None, base: Path | None = None) -> dict:
     """The full JSON schema: the shared sections plus each registered domain's fragment (plugins
     listed in a config are loaded first), each method's typed knobs, and the known domain names."""
     load_plugins(plugins, base)
-    out = yaml.safe_load(SCHEMA_PATH.read_text())
+    out = parse_yaml(SCHEMA_PATH.read_text())
     out["$defs"].update(
         {f"sweep_{m}": sweep_schema(m) for m in KNOBS}
     )  # each method's knobs, typed
@@ -61,15 +62,14 @@ def validate(cfg: dict, source: str = "config", base: Path | None = None) -> dic
     ):
         raise ConfigError(f"{source}: plugins must be a list of module names or .py paths")
     is_slice = isinstance(cfg, dict) and "stage" in cfg
-    try:
-        full = schema(plugins, base)
-        jsonschema.validate(cfg, _optional(full) if is_slice else full)
-    except jsonschema.ValidationError as e:
+    full = schema(plugins, base)
+    e = first_error(cfg, _optional(full) if is_slice else full)
+    if e is not None:
         where = "/".join(str(p) for p in e.absolute_path) or "<top>"
         raise ConfigError(
             f"{source}: invalid config at '{where}': {e.message} "
             f"(see workflow/schemas/config.schema.yaml and the domain's schema.yaml)"
-        ) from None
+        )
     if is_slice:
         return cfg
     for domain in cfg["domains"]:
@@ -110,7 +110,7 @@ def _read_yaml(path: Path) -> dict:
     if not path.exists():
         raise ConfigError(f"{path}: config file not found; use one of config/*.yaml")
     try:
-        cfg = yaml.safe_load(path.read_text())
+        cfg = parse_yaml(path.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(cfg, dict):

@@ -13,6 +13,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import yaml
+
 from mdmi.errors import MissingInput
 from mdmi.util.records import file_sha256, record, recording, sidecar, verify_file  # noqa: F401 (file_sha256: re-exported)
 
@@ -60,6 +62,12 @@ def _jsonable(o):
     if hasattr(o, "tolist"):
         return o.tolist()
     return str(o)
+
+
+def parse_yaml(text: str):
+    """``yaml.safe_load`` through libyaml's C parser when PyYAML has it: the same result (the same
+    safe constructor and resolver), about ten times faster; every job parses the config and schemas."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def read_json(path):

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from mdmi.domains.base import Analysis, Command, DomainSpec, Figure, lazy
 from mdmi.errors import ConfigError
+from mdmi.util.io import parse_yaml
 
 _CLAIMS = f"{__name__}.claims"
 
@@ -34,7 +33,7 @@ SPEC = DomainSpec(
     name="antibody",
     title="Antibodies",
     make=lazy(f"{__name__}.domain", "AntibodyDomain"),
-    schema=yaml.safe_load(Path(__file__).with_name("schema.yaml").read_text()),
+    schema=parse_yaml(Path(__file__).with_name("schema.yaml").read_text()),
     stage_keys={
         "backbone": "model",
         "tasks": "data",

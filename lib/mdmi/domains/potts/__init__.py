@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from mdmi.domains.base import Analysis, DomainSpec, Figure, lazy
 from mdmi.errors import ConfigError
+from mdmi.util.io import parse_yaml
 
 _CLAIMS = f"{__name__}.claims"
 
@@ -36,7 +35,7 @@ SPEC = DomainSpec(
     name="potts",
     title="Potts",
     make=lazy(f"{__name__}.domain", "PottsDomain"),
-    schema=yaml.safe_load(Path(__file__).with_name("schema.yaml").read_text()),
+    schema=parse_yaml(Path(__file__).with_name("schema.yaml").read_text()),
     stage_keys={"chain": "data", "quality": "decode", "truth": "analysis"},
     validate=_validate,
     relation_claim="Potts: MI maps recover the coupling range (pairs within K positions vs farther)",

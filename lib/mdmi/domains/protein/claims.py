@@ -18,7 +18,7 @@ import pandas as pd
 from mdmi.domains.protein.contacts import ALL, analyse_chains
 from mdmi.domains.protein.download import get_inputs
 from mdmi.domains.protein.prepare import prepare
-from mdmi.errors import ConfigError, MissingInput
+from mdmi.errors import MissingInput
 from mdmi.evaluate.report import claim_row
 from mdmi.util.io import read_json, write_json, write_text
 from mdmi.util.stats import interval, resample_weights, verdict
@@ -36,43 +36,6 @@ def make_data(domain, out_dir: Path, threads: int = 1, repo: Path | None = None)
     raw = Path(out_dir).parent / "raw"
     get_inputs(data, raw)
     prepare(cfg, raw, Path(out_dir), cfg["seed"])
-
-
-def shipped_inputs(section: dict, repo: Path) -> list[str]:
-    """The bundled files the data step copies (so editing one reruns it); none for online data."""
-    data = section["data"]
-    if data.get("source") != "bundled":
-        return []
-    root = Path(repo) / data["bundled_dir"]
-    return [str(root / f) for f in data["sequences"]] + [
-        str(root / s["file"]) for s in data["structures"]
-    ]
-
-
-def validate(section: dict, source: str) -> None:
-    d = section["data"]
-    if d["min_length"] > d["max_length"]:
-        raise ConfigError(f"{source}: protein.data.min_length must be <= max_length")
-    if d["source"] == "online" and "online" not in d:
-        raise ConfigError(
-            f"{source}: protein.data.source is 'online' but protein.data.online is missing"
-        )
-    if section["backbone"] == "hf" and not section.get("hf"):
-        raise ConfigError(
-            f"{source}: protein.backbone is 'hf' but protein.hf (source: a hub id or model folder) is "
-            f"missing; e.g. hf: {{source: facebook/esm2_t33_650M_UR50D}}"
-        )
-    if section["backbone"] == "family" and "family" not in section["model"]:
-        raise ConfigError(
-            f"{source}: protein.backbone is 'family' but protein.model.family (rank, penalty) is missing; "
-            f"add it (config/base.yaml has the defaults)"
-        )
-    percents = [round(100 * f) for f in section["tasks"]["inpaint"]["fractions"]]
-    if len(set(percents)) != len(percents):
-        raise ConfigError(
-            f"{source}: protein.tasks.inpaint.fractions {section['tasks']['inpaint']['fractions']} "
-            f"name the same band twice (bands are whole percentages); give distinct percentages"
-        )
 
 
 def contacts(

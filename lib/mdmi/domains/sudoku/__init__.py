@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from mdmi.domains.base import Command, DomainSpec, Figure, lazy
+from mdmi.util.io import parse_yaml
 
 
 def _shipped(section: dict, repo: Path) -> list[str]:
@@ -20,7 +19,7 @@ SPEC = DomainSpec(
     name="sudoku",
     title="Sudoku",
     make=lazy(f"{__name__}.domain", "SudokuDomain"),
-    schema=yaml.safe_load((Path(__file__).with_name("schema.yaml")).read_text()),
+    schema=parse_yaml((Path(__file__).with_name("schema.yaml")).read_text()),
     stage_keys={"box": "data", "inference_loops": "model", "ablation": "none"},
     shipped_inputs=_shipped,
     paper_passes=(15.2, "hard", "hard test puzzles"),
