@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from joint_models import JointModel, potts_joint, product_joint, random_joint
-from mdmi.core.decoding import decode
+from mdmi.core.decoding import decode, first_pass
 from mdmi.core.estimator import EstimatorConfig, MIHead
 from mdmi.core.knobs import METHODS
 
@@ -58,6 +58,31 @@ def test_every_method_fills_all_and_keeps_visible(model, head, method):
         assert (res.label_passes > 0).any()
     else:
         assert (res.label_passes == 0).all()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_shared_first_pass_changes_nothing_but_the_time(model, head, method):
+    """A sweep computes the first pass once (evaluate.sweep): every method decodes exactly as it would
+    alone, with one pass fewer of the model, and the pass is refused for other tokens."""
+    x = _start(7, 5, 3, seed=4)
+    x[2] = torch.tensor([0, 1, 2, 0, 1])  # a sequence with nothing masked: not in the first pass
+    calls = []
+    counting = JointModel(
+        random_joint(5, 3, 0, concentration=0.5)
+    )  # the fixture's joint, calls counted
+    counting.register_forward_hook(lambda *_: calls.append(1))
+    alone = decode(counting, x, method, estimator=head, seed=3, **KNOBS[method])
+    n_alone = len(calls)
+    fp = first_pass(counting, x)
+    assert fp.tokens.shape[0] == 6 and fp.seconds >= 0
+    calls.clear()
+    shared = decode(counting, x, method, estimator=head, seed=3, first=fp, **KNOBS[method])
+    assert len(calls) == n_alone - 1
+    for f in ("tokens", "passes", "label_passes"):
+        assert torch.equal(getattr(shared, f), getattr(alone, f)), f
+    assert shared.trace == alone.trace and shared.seconds >= fp.seconds
+    with pytest.raises(ValueError, match="other tokens"):
+        decode(model, _start(7, 5, 3, seed=5), method, estimator=head, first=fp, **KNOBS[method])
 
 
 def test_mi_with_infinite_budget_fills_everything_in_one_pass(model, head):
