@@ -40,10 +40,10 @@ slurm: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --workflow-profile workflow/profiles/slurm --configfile $(CONFIG) $(SMK_RETRAIN)
 
 # The shipped checkpoints: train them with the workflow's own train_mdm rule at the pretrain scale
-# (config/pretrain.yaml: Sudoku <= 2 h on 2 cores, the protein family model seconds), then copy model, log,
-# benchmark and config into data/<domain>/pretrained/ and point config/default.yaml's <domain>.checkpoint at
-# the new checksum. MODELS=protein retrains only the family model.
-MODELS ?= sudoku protein
+# (config/pretrain.yaml: Sudoku <= 2 h on 2 cores, the protein family model seconds, the Potts MDM about 2
+# minutes), then copy model, log, benchmark and config into data/<domain>/pretrained/ and point
+# config/default.yaml's <domain>.checkpoint at the new checksum. MODELS=protein retrains only the family model.
+MODELS ?= sudoku protein potts
 models: $(STAMP)
 	$(BIN)/python -m mdmi unlock-stale
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake $(foreach d,$(MODELS),$(PRETRAIN)/$(d)/mdm/model.pt) $(PRETRAIN)/config.yaml --cores $(CORES) --resources gpu=$(GPUS) --configfile config/pretrain.yaml --config retrain=True --rerun-incomplete --printshellcmds
