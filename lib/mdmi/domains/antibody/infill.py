@@ -125,10 +125,9 @@ WHY = {
 }
 
 
-def encode_checked(
-    name: str, seq: str, alphabet: str, mask_id: int, max_length: int | None
-) -> list[int]:
-    """Token ids of one sequence, or a UsageError naming the first problem and the fix."""
+def check_letters(name: str, seq: str, alphabet: str) -> None:
+    """A UsageError naming the first letter the model cannot read (and the fix), or that nothing is
+    to be filled; needs no model, so a bad input is refused before AntiBERTy is loaded."""
     if not seq:
         raise UsageError(f"{name}: empty sequence")
     bad = [(k + 1, a) for k, a in enumerate(seq) if a not in alphabet and a not in MASKS]
@@ -140,6 +139,13 @@ def encode_checked(
         )
     if "#" not in seq:
         raise UsageError(f"{name}: nothing to fill; write # at the positions to complete")
+
+
+def encode_checked(
+    name: str, seq: str, alphabet: str, mask_id: int, max_length: int | None
+) -> list[int]:
+    """Token ids of one sequence, or a UsageError naming the first problem and the fix."""
+    check_letters(name, seq, alphabet)
     if max_length is not None and len(seq) > max_length:
         raise UsageError(
             f"{name}: {len(seq)} residues, more than the model's {max_length}; infill a shorter segment"
@@ -157,6 +163,8 @@ def run(args):
             "--method mi needs --estimator PATH (results/antibody/estimator/head.pt, after `make paper`)"
         )
     records = read_input(args.input)
+    for name, seq in records:  # the letters before the model: a bad input is refused in seconds
+        check_letters(name, seq, AMINO_ACIDS)
     if args.source:
         model = load_hf_masked_lm(args.source, AMINO_ACIDS)
     else:
