@@ -11,6 +11,10 @@ GPUS   ?= 1
 RETRAIN ?= 0
 SMK_RETRAIN := $(if $(filter 1 true yes,$(RETRAIN)),--config retrain=True,)
 PRETRAIN := results/pretrain
+# Snakemake's default job-rate limit (100 jobs per 1 s) makes its scheduler wake every second to recheck
+# every waiting job (their params, resources and input sizes): about a tenth of a core for the whole of a
+# 2-core run. A local run needs no rate limit; this one is never reached and rechecks once an hour.
+SMK_LOCAL := --max-jobs-per-timespan 10000/1h
 
 .PHONY: paper test test-fast test-slurm test-gpu setup clean dry-run bench bench-solve models estimators readme ablation report slurm lint ruff
 
@@ -27,7 +31,7 @@ setup: $(STAMP)
 paper: $(STAMP)
 	$(BIN)/python -m mdmi unlock-stale
 	$(BIN)/python -m mdmi check-results --fix
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) --resources gpu=$(GPUS) --configfile $(CONFIG) $(SMK_RETRAIN) --rerun-incomplete --printshellcmds
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) $(SMK_LOCAL) --resources gpu=$(GPUS) --configfile $(CONFIG) $(SMK_RETRAIN) --rerun-incomplete --printshellcmds
 	$(MAKE) --no-print-directory report
 
 # Snakemake's report of the last run: every figure and table with its caption (workflow/report/*.rst),
@@ -46,7 +50,7 @@ slurm: $(STAMP)
 MODELS ?= sudoku protein potts
 models: $(STAMP)
 	$(BIN)/python -m mdmi unlock-stale
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake $(foreach d,$(MODELS),$(PRETRAIN)/$(d)/mdm/model.pt) $(PRETRAIN)/config.yaml --cores $(CORES) --resources gpu=$(GPUS) --configfile config/pretrain.yaml --config retrain=True --rerun-incomplete --printshellcmds
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake $(foreach d,$(MODELS),$(PRETRAIN)/$(d)/mdm/model.pt) $(PRETRAIN)/config.yaml --cores $(CORES) $(SMK_LOCAL) --resources gpu=$(GPUS) --configfile config/pretrain.yaml --config retrain=True --rerun-incomplete --printshellcmds
 	for d in $(MODELS); do $(BIN)/python -m mdmi ship --results $(PRETRAIN) --domain $$d --config config/pretrain.yaml --out data/$$d/pretrained --adopt config/default.yaml || exit 1; done
 
 # The shipped MI heads (the domains whose train labels cost most): train them with the workflow's own rules at
@@ -58,12 +62,12 @@ ESTIMATORS ?= sudoku antibody protein
 ESTIMATORS_RESULTS := results/estimators
 estimators: $(STAMP)
 	$(BIN)/python -m mdmi unlock-stale
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake $(foreach d,$(ESTIMATORS),$(ESTIMATORS_RESULTS)/$(d)/estimator/head.pt) $(ESTIMATORS_RESULTS)/config.yaml --cores $(CORES) --resources gpu=$(GPUS) --configfile config/default_estimators.yaml --rerun-incomplete --printshellcmds
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake $(foreach d,$(ESTIMATORS),$(ESTIMATORS_RESULTS)/$(d)/estimator/head.pt) $(ESTIMATORS_RESULTS)/config.yaml --cores $(CORES) $(SMK_LOCAL) --resources gpu=$(GPUS) --configfile config/default_estimators.yaml --rerun-incomplete --printshellcmds
 	for d in $(ESTIMATORS); do $(BIN)/python -m mdmi ship --what estimator --results $(ESTIMATORS_RESULTS) --domain $$d --config config/default_estimators.yaml --out data/$$d/pretrained/estimator --adopt config/default.yaml || exit 1; done
 
 bench: $(STAMP)   # after `make paper`: labelling/estimator/decoding cost -> results/benchmarks/bench.json
 	$(BIN)/python -m mdmi unlock-stale
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake results/benchmarks/bench.json --cores $(CORES) --resources gpu=$(GPUS) --configfile $(CONFIG)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake results/benchmarks/bench.json --cores $(CORES) $(SMK_LOCAL) --resources gpu=$(GPUS) --configfile $(CONFIG)
 
 # solve on a 100,000-puzzle file: batch by batch, peak memory vs a 2,000-puzzle file -> results/benchmarks/solve_memory.json
 bench-solve: $(STAMP)   # after `make paper` (its test puzzles, repeated; the shipped model)
@@ -75,7 +79,7 @@ DOMAIN ?= sudoku
 SEED ?=
 ablation: $(STAMP)
 	$(BIN)/python -m mdmi unlock-stale
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake results/$(DOMAIN)/data/MANIFEST.json --cores $(CORES) --resources gpu=$(GPUS) --configfile $(CONFIG)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake results/$(DOMAIN)/data/MANIFEST.json --cores $(CORES) $(SMK_LOCAL) --resources gpu=$(GPUS) --configfile $(CONFIG)
 	$(BIN)/python -m mdmi ablate --config $(CONFIG) --domain $(DOMAIN) --data results/$(DOMAIN)/data --out results/ablation/$(DOMAIN)$(if $(SEED),_seed$(SEED) --seed $(SEED))
 
 readme: $(STAMP)   # after `make paper`: regenerate the README's results block from results/tables

@@ -68,9 +68,13 @@ def run_env() -> dict:
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
 
 
+# as the Makefile runs Snakemake locally (SMK_LOCAL): no job-rate limit, so no scheduler wake-up every second
+LOCAL = ("--max-jobs-per-timespan", "10000/1h")
+
+
 def snakemake(*args, cwd):
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), *args],
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), *LOCAL, *args],
         cwd=cwd,
         env=run_env(),
         capture_output=True,

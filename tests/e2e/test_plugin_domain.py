@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import plugin_config
+from conftest import LOCAL, plugin_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,6 +29,7 @@ def plugin_run(tmp_path_factory):
             "snakemake",
             "-s",
             str(ROOT / "Snakefile"),
+            *LOCAL,
             "--cores",
             "2",
             "--configfile",

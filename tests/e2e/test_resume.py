@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, TIMING, run_env, snakemake
+from conftest import LOCAL, ROOT, TIMING, run_env, snakemake
 
 # Points at which the whole run (Snakemake and every job) is killed with SIGKILL, each marked by a
 # file that appears once that stage is under way and stays: MDM training past its first checkpoint,
@@ -40,6 +40,7 @@ def interrupted_runs(tmp_path_factory):
         "snakemake",
         "-s",
         str(ROOT / "Snakefile"),
+        *LOCAL,
         "--cores",
         "2",
         "--configfile",
