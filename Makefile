@@ -12,9 +12,10 @@ RETRAIN ?= 0
 SMK_RETRAIN := $(if $(filter 1 true yes,$(RETRAIN)),--config retrain=True,)
 PRETRAIN := results/pretrain
 # Snakemake's default job-rate limit (100 jobs per 1 s) makes its scheduler wake every second to recheck
-# every waiting job (their params, resources and input sizes): about a tenth of a core for the whole of a
-# 2-core run. A local run needs no rate limit; this one is never reached and rechecks once an hour.
-SMK_LOCAL := --max-jobs-per-timespan 10000/1h
+# every waiting job (their params, resources and input sizes): 15% of a core through a 2-core make paper.
+# A local run needs no rate limit; this one is never reached and rechecks every 10 s. (Not longer: the last
+# recheck's timer keeps Snakemake alive until it fires, so a run exits up to one timespan after its last job.)
+SMK_LOCAL := --max-jobs-per-timespan 1000/10s
 
 .PHONY: paper test test-fast test-slurm test-gpu setup clean dry-run bench bench-solve models estimators readme ablation report slurm lint ruff
 

@@ -68,8 +68,9 @@ def run_env() -> dict:
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
 
 
-# as the Makefile runs Snakemake locally (SMK_LOCAL): no job-rate limit, so no scheduler wake-up every second
-LOCAL = ("--max-jobs-per-timespan", "10000/1h")
+# as the Makefile runs Snakemake locally (SMK_LOCAL): a job-rate limit never reached, so the scheduler
+# rechecks its waiting jobs every 10 s instead of every second
+LOCAL = ("--max-jobs-per-timespan", "1000/10s")
 
 
 def snakemake(*args, cwd):
