@@ -1,45 +1,18 @@
 """A domain from a plug-in file runs through the whole workflow (a config outside the repository)."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import LOCAL, plugin_config
-
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import plugin_config, snakemake
 
 
 @pytest.fixture(scope="module")
 def plugin_run(tmp_path_factory):
     wd = tmp_path_factory.mktemp("plugin_run")
     path = plugin_config(wd)
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-    }
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(ROOT / "Snakefile"),
-            *LOCAL,
-            "--cores",
-            "2",
-            "--configfile",
-            str(path),
-        ],
-        cwd=wd,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    r = snakemake("--cores", "2", "--configfile", str(path), cwd=wd)
     assert r.returncode == 0, (r.stdout + r.stderr)[-5000:]
     return wd / "results"
 
