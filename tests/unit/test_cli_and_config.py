@@ -1,5 +1,6 @@
 """Config validation and the CLI's one-line errors."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -321,3 +322,20 @@ def _with_fn(parser, fn):
             for sub in action.choices.values():
                 sub.set_defaults(fn=fn)
     return parser
+
+
+def test_a_jobs_threads_bound_every_thread_pool():
+    """``--threads 1`` must bind NumPy's OpenBLAS too, not torch alone: on 2 cores OpenBLAS otherwise runs
+    two threads in a one-thread job and takes the core `make paper` gives to the job beside it."""
+    code = (
+        "from mdmi.util.device import pick_device\n"
+        "pick_device('cpu', 1)\n"
+        "from threadpoolctl import threadpool_info\n"
+        "import torch\n"
+        "print(max(p['num_threads'] for p in threadpool_info()), torch.get_num_threads())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}  # the defaults
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.split() == ["1", "1"], out.stdout

@@ -115,3 +115,43 @@ def test_samples_follow_the_exact_distribution():
     se = np.sqrt(p * (1 - p) / n)
     assert np.all(np.abs(freq - p) < 5 * se + 1e-4)
     assert np.array_equal(chain.sample(100, seed=5), chain.sample(100, seed=5))
+
+
+def test_batched_total_correlations_match_each_set_by_enumeration(chain):
+    """Many sets at once (sizes 0..L, some above max_set, split over several log Z batches) give each set's
+    brute-force total correlation, 0 below two positions and NaN above max_set."""
+    seqs, p, _ = _brute(chain)
+    rng = np.random.default_rng(5)
+    L, max_set = chain.length, 3
+    xs, vis, fill, want = [], [], [], []
+    for k in range(12):
+        x = seqs[rng.choice(len(seqs), p=p)]
+        visible = rng.random(L) < 0.2
+        free = np.nonzero(~visible)[0]
+        filled = np.zeros(L, dtype=bool)
+        filled[rng.choice(free, min(len(free), k % (max_set + 2)), replace=False)] = True
+        S = np.nonzero(filled)[0]
+        if len(S) > max_set:
+            expect = np.nan
+        elif len(S) < 2:
+            expect = 0.0
+        else:
+            w = _conditioned(seqs, p, x, visible)
+            joint = {}
+            for s, ws in zip(map(tuple, seqs[:, S]), w):
+                joint[s] = joint.get(s, 0.0) + ws
+            singles = [np.bincount(seqs[:, i], weights=w, minlength=chain.states) for i in S]
+            expect = sum(
+                v * np.log(v / np.prod([singles[m][a] for m, a in enumerate(s)]))
+                for s, v in joint.items()
+                if v > 0
+            )
+        xs.append(x)
+        vis.append(visible)
+        fill.append(filled)
+        want.append(expect)
+    got = chain.total_correlations(
+        np.array(xs), np.array(vis), np.array(fill), max_set, max_rows=40
+    )
+    np.testing.assert_allclose(got, np.array(want), atol=1e-9, equal_nan=True)
+    assert np.isnan(got).sum() == np.isnan(want).sum() > 0 and (got == 0).any()

@@ -189,13 +189,21 @@ class PottsDomain(Domain):
         if states:
             max_set = int(self.cfg["quality"]["max_set"])
             steps = [s.numpy() for s in states] + [x]
-            tc = np.zeros(len(x))
+            sets = []  # (sequence, state before the pass, positions filled by it): every set of >= 2
             for before, after in zip(steps[:-1], steps[1:]):
                 filled = (before == self.mask_id) & (after != self.mask_id)
-                for b in np.nonzero(filled.sum(1) >= 2)[0]:
-                    tc[b] += self.chain.total_correlation(
-                        x[b], before[b] != self.mask_id, filled[b], max_set
-                    )
+                sets += [(b, before[b], filled[b]) for b in np.nonzero(filled.sum(1) >= 2)[0]]
+            tc = np.zeros(len(x))
+            if sets:
+                b = np.array([s[0] for s in sets])
+                each = self.chain.total_correlations(
+                    x[b],
+                    np.stack([s[1] for s in sets]) != self.mask_id,
+                    np.stack([s[2] for s in sets]),
+                    max_set,
+                )
+                for k, v in zip(b, each):  # summed pass by pass, in order
+                    tc[k] += v
             out["parallel_tc"] = tc
             out["tc_tractable"] = np.isfinite(tc)
         return out
