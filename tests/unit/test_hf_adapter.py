@@ -207,3 +207,20 @@ def test_protein_domain_takes_a_hf_backbone(tiny_esm2):
     del cfg["protein"]["hf"]
     with pytest.raises(ConfigError, match="protein.hf"):
         validate(cfg)
+
+
+def test_loading_a_masked_lm_leaves_scikit_learn_alone(tiny_esm2):
+    """transformers imports scikit-learn (2 s) for assisted generation whenever it is installed; loading a
+    masked LM must not (every antibody job loads AntiBERTy)."""
+    import subprocess
+    import sys
+
+    folder, _ = tiny_esm2
+    code = (
+        "import sys\n"
+        "from mdmi.models.hf_masked_lm import load_hf_masked_lm\n"
+        f"load_hf_masked_lm({str(folder)!r}, {AA!r})\n"
+        "print('sklearn' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr[-500:]

@@ -191,6 +191,17 @@ def _state_dict(folder: Path, sha256: str | None) -> tuple[dict, Path]:
         ) from e
 
 
+def _skip_sklearn() -> None:
+    """Keep transformers from importing scikit-learn (installed for ``esm``): its model classes pull in the
+    generation utilities, whose assisted decoding imports ``sklearn.metrics`` when it is installed, 2 of the
+    3.7 s that ``from transformers import AutoModelForMaskedLM`` takes (measured); a masked LM never
+    generates. Only transformers' own availability flag is changed, before its modelling code loads."""
+    import transformers.utils.import_utils as available  # noqa: PLC0415
+
+    if hasattr(available, "_sklearn_available"):
+        available._sklearn_available = False
+
+
 def load_hf_masked_lm(
     source: str,
     alphabet: str,
@@ -201,6 +212,7 @@ def load_hf_masked_lm(
 ) -> HFMaskedLM:
     """A masked LM from ``source`` (see :func:`resolve_source`) as an :class:`HFMaskedLM` on the CPU, in
     eval mode. ``vocab``: a vocab.txt (resolved like ``source``) when the folder has no tokenizer."""
+    _skip_sklearn()
     from transformers import AutoConfig, AutoModelForMaskedLM  # noqa: PLC0415
 
     folder = resolve_source(source)
