@@ -17,8 +17,8 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 def limit_threads(threads: int) -> None:
     """At most ``threads`` CPU threads for torch and for every BLAS / OpenMP pool loaded (NumPy's OpenBLAS
     among them). Without the second, NumPy's OpenBLAS starts one thread per core: a one-thread job's
-    small matrix products (the Potts chain's transfer matrices) then kept the second core busy, which
-    `make paper` gives to another job (measured: 38 s of CPU for a 24 s job, the same wall time)."""
+    small matrix products then kept the second core busy, which `make paper` gives to another job
+    (measured on a decode job of NumPy transfer-matrix products: 38 s of CPU for 24 s, the same wall time)."""
     import numpy  # noqa: F401, PLC0415  (load its BLAS, so that the limit reaches it)
     from threadpoolctl import threadpool_limits  # noqa: PLC0415
 

@@ -154,12 +154,16 @@ def pooled_spearman(
     states = np.sort(strong.state.unique())
     if len(states) < 2:
         return Estimate(float("nan"), float("nan"), float("nan"), len(states)), len(strong)
-    groups = {s: g for s, g in strong.groupby("state")}
+    groups = {
+        s: (g[column].to_numpy(float), g.true.to_numpy(float)) for s, g in strong.groupby("state")
+    }
     rng = np.random.default_rng(seed)
     draws = []
     for _ in range(reps):
-        pick = pd.concat([groups[s] for s in rng.choice(states, size=len(states), replace=True)])
-        draws.append(_spearman(pick[column], pick.true))
+        pick = [groups[s] for s in rng.choice(states, size=len(states), replace=True)]
+        draws.append(
+            _spearman(np.concatenate([a for a, _ in pick]), np.concatenate([b for _, b in pick]))
+        )
     draws = np.array(draws)
     draws = draws[np.isfinite(draws)]
     a = (1 - level) / 2
