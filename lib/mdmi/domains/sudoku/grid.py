@@ -180,9 +180,108 @@ def solve(
 
 def has_solution(grid: list[int], box: int, forbid: tuple[int, int] | None = None) -> bool:
     """Whether the grid has a solution (with ``forbid=(cell, digit)``: one without that digit there): the
-    question the clue-removal loops ask, answered by :func:`solve` with ``singles``; the answer does not
-    depend on the search order, so neither do their puzzles."""
-    return bool(solve(grid, box, limit=1, forbid=forbid, singles=True))
+    question the clue-removal loops ask. The answer does not depend on how the search runs, so neither do
+    their puzzles: this search propagates before it branches. Each scan of the open cells places every
+    naked single it meets (a cell left with no candidate ends the branch), a scan that placed none
+    looks for a hidden single (a digit with one place left in a unit) or a digit with no place left (the
+    branch ends), and only then branches on a cell with fewest candidates; a node's placements are undone
+    on the way back. Fewer, cheaper nodes than :func:`solve` (its answers are the same: tests)."""
+    n = box * box
+    full = (1 << n) - 1
+    g = list(grid)
+    if count_violations(g, box):
+        return False
+    idx = _unit_index(box)
+    rows, cols, boxes = [0] * n, [0] * n, [0] * n
+    for c, v in enumerate(g):
+        if v:
+            r, k, b = idx[c]
+            bit = 1 << (v - 1)
+            rows[r] |= bit
+            cols[k] |= bit
+            boxes[b] |= bit
+    fcell, fbit = (forbid[0], 1 << (forbid[1] - 1)) if forbid is not None else (-1, 0)
+    unit_cells, unit_used = units(box), (rows, cols, boxes)
+    masks = [0] * (n * n)  # candidates of the open cells, as of the last scan
+
+    def place(c: int, bit: int) -> None:
+        r, k, b = idx[c]
+        g[c] = bit
+        rows[r] |= bit
+        cols[k] |= bit
+        boxes[b] |= bit
+
+    def unplace(c: int) -> None:
+        r, k, b = idx[c]
+        bit = g[c]
+        g[c] = 0
+        rows[r] &= ~bit
+        cols[k] &= ~bit
+        boxes[b] &= ~bit
+
+    def search(open_cells: list[int]) -> bool:
+        placed: list[int] = []
+        try:
+            while True:
+                best, best_mask, best_count, progress, still = -1, 0, n + 1, False, []
+                for c in open_cells:
+                    if g[c]:
+                        continue
+                    r, k, b = idx[c]
+                    mask = full & ~(rows[r] | cols[k] | boxes[b])
+                    if c == fcell:
+                        mask &= ~fbit
+                    if not mask:
+                        return False
+                    if not mask & (mask - 1):  # a naked single: place it now
+                        place(c, mask)
+                        placed.append(c)
+                        progress = True
+                        continue
+                    masks[c] = mask
+                    still.append(c)
+                    cnt = mask.bit_count()
+                    if cnt < best_count:
+                        best, best_mask, best_count = c, mask, cnt
+                open_cells = still
+                if progress:
+                    continue
+                if best < 0:
+                    return True
+                hidden = None
+                for u, cells in enumerate(unit_cells):
+                    once = twice = 0
+                    for c in cells:
+                        if not g[c]:
+                            m = masks[c]
+                            twice |= once & m
+                            once |= m
+                    missing = full & ~unit_used[u // n][u % n]
+                    if missing & ~once:  # a digit the unit lacks has no place left
+                        return False
+                    single = missing & ~twice
+                    if single:
+                        bit = single & -single
+                        hidden = (next(c for c in cells if not g[c] and masks[c] & bit), bit)
+                        break
+                if hidden is None:
+                    break
+                place(*hidden)
+                placed.append(hidden[0])
+            while best_mask:
+                bit = best_mask & -best_mask
+                best_mask ^= bit
+                place(best, bit)
+                found = search(open_cells)
+                unplace(best)
+                if found:
+                    return True
+            return False
+        finally:
+            for c in reversed(placed):
+                unplace(c)
+
+    return search([c for c in range(n * n) if not g[c]])
 
 
 def random_full_grid(box: int, rng: random.Random) -> list[int]:
