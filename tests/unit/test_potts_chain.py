@@ -80,6 +80,20 @@ def test_visible_positions_cut_a_range_one_chain():
     assert mi[:4, 5:].max() < 1e-12 and mi[3, 2] > 1e-3
 
 
+def _brute_tc(chain, seqs, p, x, visible, S) -> float:
+    """Total correlation of the set S given the visible positions of x, by enumerating every sequence."""
+    w = _conditioned(seqs, p, x, visible)
+    joint = {}
+    for s, ws in zip(map(tuple, seqs[:, S]), w):
+        joint[s] = joint.get(s, 0.0) + ws
+    singles = [np.bincount(seqs[:, i], weights=w, minlength=chain.states) for i in S]
+    return sum(
+        v * np.log(v / np.prod([singles[k][a] for k, a in enumerate(s)]))
+        for s, v in joint.items()
+        if v > 0
+    )
+
+
 def test_total_correlation_matches_enumeration(chain):
     seqs, p, _ = _brute(chain)
     x = seqs[int(np.argmax(p))]
@@ -87,17 +101,7 @@ def test_total_correlation_matches_enumeration(chain):
     visible[-1] = True
     filled = np.zeros(chain.length, dtype=bool)
     filled[[0, 1, 3]] = True
-    w = _conditioned(seqs, p, x, visible)
-    S = [0, 1, 3]
-    joint = {}
-    for s, ws in zip(map(tuple, seqs[:, S]), w):
-        joint[s] = joint.get(s, 0.0) + ws
-    singles = [np.bincount(seqs[:, i], weights=w, minlength=chain.states) for i in S]
-    want = sum(
-        v * np.log(v / np.prod([singles[k][a] for k, a in enumerate(s)]))
-        for s, v in joint.items()
-        if v > 0
-    )
+    want = _brute_tc(chain, seqs, p, x, visible, [0, 1, 3])
     assert chain.total_correlation(x, visible, filled, max_set=6) == pytest.approx(want, abs=1e-9)
     assert np.isnan(chain.total_correlation(x, visible, filled, max_set=2))
     one = np.zeros(chain.length, dtype=bool)
@@ -136,16 +140,7 @@ def test_batched_total_correlations_match_each_set_by_enumeration(chain):
         elif len(S) < 2:
             expect = 0.0
         else:
-            w = _conditioned(seqs, p, x, visible)
-            joint = {}
-            for s, ws in zip(map(tuple, seqs[:, S]), w):
-                joint[s] = joint.get(s, 0.0) + ws
-            singles = [np.bincount(seqs[:, i], weights=w, minlength=chain.states) for i in S]
-            expect = sum(
-                v * np.log(v / np.prod([singles[m][a] for m, a in enumerate(s)]))
-                for s, v in joint.items()
-                if v > 0
-            )
+            expect = _brute_tc(chain, seqs, p, x, visible, S)
         xs.append(x)
         vis.append(visible)
         fill.append(filled)

@@ -80,6 +80,21 @@ def _unit_index(box: int) -> tuple[tuple[int, int, int], ...]:
     return tuple((c // n, c % n, (c // n) // box * box + (c % n) // box) for c in range(n * n))
 
 
+def _used_digits(grid: list[int], box: int) -> tuple[list[int], list[int], list[int]]:
+    """Bitmasks of the digits placed in each row, column and box (bit d-1 for digit d)."""
+    n = box * box
+    idx = _unit_index(box)
+    rows, cols, boxes = [0] * n, [0] * n, [0] * n
+    for c, v in enumerate(grid):
+        if v:
+            r, k, b = idx[c]
+            bit = 1 << (v - 1)
+            rows[r] |= bit
+            cols[k] |= bit
+            boxes[b] |= bit
+    return rows, cols, boxes
+
+
 def solve(
     grid: list[int],
     box: int,
@@ -103,14 +118,7 @@ def solve(
     if count_violations(g, box):
         return []
     idx = _unit_index(box)
-    rows, cols, boxes = [0] * n, [0] * n, [0] * n
-    for c, v in enumerate(g):
-        if v:
-            r, k, b = idx[c]
-            bit = 1 << (v - 1)
-            rows[r] |= bit
-            cols[k] |= bit
-            boxes[b] |= bit
+    rows, cols, boxes = _used_digits(g, box)
     empties = [c for c in range(n * n) if not g[c]]
     if any(not full & ~(rows[idx[c][0]] | cols[idx[c][1]] | boxes[idx[c][2]]) for c in empties):
         return []
@@ -192,14 +200,7 @@ def has_solution(grid: list[int], box: int, forbid: tuple[int, int] | None = Non
     if count_violations(g, box):
         return False
     idx = _unit_index(box)
-    rows, cols, boxes = [0] * n, [0] * n, [0] * n
-    for c, v in enumerate(g):
-        if v:
-            r, k, b = idx[c]
-            bit = 1 << (v - 1)
-            rows[r] |= bit
-            cols[k] |= bit
-            boxes[b] |= bit
+    rows, cols, boxes = _used_digits(g, box)
     fcell, fbit = (forbid[0], 1 << (forbid[1] - 1)) if forbid is not None else (-1, 0)
     unit_cells, unit_used = units(box), (rows, cols, boxes)
     masks = [0] * (n * n)  # candidates of the open cells, as of the last scan
