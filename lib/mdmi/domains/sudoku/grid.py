@@ -95,6 +95,25 @@ def _used_digits(grid: list[int], box: int) -> tuple[list[int], list[int], list[
     return rows, cols, boxes
 
 
+def _hidden_single(unit_cells, unit_used, masks: list[int], full: int, n: int):
+    """(cell, digit bit) of a digit with one place left in a unit; False when a digit a unit lacks has no
+    place left (no solution); None when neither. masks: every open cell's candidates, 0 for filled cells."""
+    for u, cells in enumerate(unit_cells):
+        once = twice = 0
+        for c in cells:
+            m = masks[c]
+            twice |= once & m
+            once |= m
+        missing = full & ~unit_used[u // n][u % n]
+        if missing & ~once:
+            return False
+        single = missing & ~twice
+        if single:
+            bit = single & -single
+            return next(c for c in cells if masks[c] & bit), bit
+    return None
+
+
 def solve(
     grid: list[int],
     box: int,
@@ -149,20 +168,11 @@ def solve(
         if best_count == 0:
             return False
         if singles and best_count > 1:  # every cell scanned: look for a hidden single
-            for u, cells in enumerate(unit_cells):
-                once = twice = 0
-                for c in cells:
-                    m = masks[c]
-                    twice |= once & m
-                    once |= m
-                missing = full & ~unit_used[u // n][u % n]
-                if missing & ~once:  # a digit the unit lacks has no place left
-                    return False
-                single = missing & ~twice
-                if single:
-                    best_mask = single & -single
-                    best = next(c for c in cells if masks[c] & best_mask)
-                    break
+            found = _hidden_single(unit_cells, unit_used, masks, full, n)
+            if found is False:
+                return False
+            if found:
+                best, best_mask = found
         digits = [d + 1 for d in range(n) if best_mask >> d & 1]
         if rng is not None:
             rng.shuffle(digits)
@@ -203,11 +213,12 @@ def has_solution(grid: list[int], box: int, forbid: tuple[int, int] | None = Non
     rows, cols, boxes = _used_digits(g, box)
     fcell, fbit = (forbid[0], 1 << (forbid[1] - 1)) if forbid is not None else (-1, 0)
     unit_cells, unit_used = units(box), (rows, cols, boxes)
-    masks = [0] * (n * n)  # candidates of the open cells, as of the last scan
+    masks = [0] * (n * n)  # candidates of the open cells, as of the last scan (0 once filled)
 
     def place(c: int, bit: int) -> None:
         r, k, b = idx[c]
         g[c] = bit
+        masks[c] = 0  # a filled cell offers no candidate to the hidden-single search
         rows[r] |= bit
         cols[k] |= bit
         boxes[b] |= bit
@@ -249,22 +260,9 @@ def has_solution(grid: list[int], box: int, forbid: tuple[int, int] | None = Non
                     continue
                 if best < 0:
                     return True
-                hidden = None
-                for u, cells in enumerate(unit_cells):
-                    once = twice = 0
-                    for c in cells:
-                        if not g[c]:
-                            m = masks[c]
-                            twice |= once & m
-                            once |= m
-                    missing = full & ~unit_used[u // n][u % n]
-                    if missing & ~once:  # a digit the unit lacks has no place left
-                        return False
-                    single = missing & ~twice
-                    if single:
-                        bit = single & -single
-                        hidden = (next(c for c in cells if not g[c] and masks[c] & bit), bit)
-                        break
+                hidden = _hidden_single(unit_cells, unit_used, masks, full, n)
+                if hidden is False:
+                    return False
                 if hidden is None:
                     break
                 place(*hidden)
